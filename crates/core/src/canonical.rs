@@ -45,7 +45,8 @@ pub fn parse_strict(text: &str) -> Result<Value, CanonicalError> {
             None => CanonicalError::Syntax(msg),
         }
     })?;
-    de.end().map_err(|e| CanonicalError::Syntax(e.to_string()))?;
+    de.end()
+        .map_err(|e| CanonicalError::Syntax(e.to_string()))?;
     Ok(value)
 }
 
@@ -233,7 +234,9 @@ impl<'de> Visitor<'de> for StrictVisitor {
         let mut map = Map::new();
         while let Some(key) = access.next_key::<String>()? {
             if map.contains_key(&key) {
-                return Err(serde::de::Error::custom(format_args!("{DUPLICATE_PREFIX}{key}")));
+                return Err(serde::de::Error::custom(format_args!(
+                    "{DUPLICATE_PREFIX}{key}"
+                )));
             }
             let item = access.next_value_seed(StrictValue)?;
             map.insert(key, item);

@@ -185,6 +185,7 @@ impl Serialize for Jti {
 impl<'de> Deserialize<'de> for Jti {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        Self::parse(&text).ok_or_else(|| serde::de::Error::custom("expected a 128-bit base64url id"))
+        Self::parse(&text)
+            .ok_or_else(|| serde::de::Error::custom("expected a 128-bit base64url id"))
     }
 }

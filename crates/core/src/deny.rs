@@ -105,7 +105,10 @@ pub struct Denial {
 
 impl Denial {
     pub(crate) fn new(code: DenyCode, detail: impl Into<Cow<'static, str>>) -> Self {
-        Self { code, detail: detail.into() }
+        Self {
+            code,
+            detail: detail.into(),
+        }
     }
 }
 

@@ -66,7 +66,10 @@ mod tests {
         m.env.insert("UNSET".into(), None);
         m.hostname = Some("build-1".into());
         let canonical = crate::canonical::to_canonical_string(&m.to_value());
-        assert_eq!(canonical, r#"{"env":{"PATH":"/usr/bin","UNSET":null},"hostname":"build-1"}"#);
+        assert_eq!(
+            canonical,
+            r#"{"env":{"PATH":"/usr/bin","UNSET":null},"hostname":"build-1"}"#
+        );
         assert_eq!(m.digest(), Sha256Digest::of(canonical.as_bytes()));
 
         let base = m.digest();

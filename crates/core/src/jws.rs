@@ -27,7 +27,10 @@ const FORBIDDEN_HEADER: [&str; 7] = ["crit", "jku", "x5u", "jwk", "x5c", "x5t", 
 /// `{"alg":"EdDSA","typ":"writ+jwt","kid":…}`.
 pub fn sign(claims: &Claims, key: &SigningKey) -> Result<String, WritError> {
     check_claims(claims).map_err(WritError::Claims)?;
-    let header = format!(r#"{{"alg":"EdDSA","typ":"{WRIT_TYP}","kid":"{}"}}"#, key.kid());
+    let header = format!(
+        r#"{{"alg":"EdDSA","typ":"{WRIT_TYP}","kid":"{}"}}"#,
+        key.kid()
+    );
     let payload = serde_json::to_vec(claims).map_err(|_| WritError::Serialize)?;
     Ok(sign_compact(header.as_bytes(), &payload, key))
 }
@@ -119,16 +122,23 @@ impl<'a> UnverifiedWrit<'a> {
 /// with the code DESIGN.md assigns to it.
 pub fn parse_unverified(compact: &str) -> Result<UnverifiedWrit<'_>, Denial> {
     if compact.is_empty() {
-        return Err(Denial::new(DenyCode::MissingAuthorization, "no writ was presented"));
+        return Err(Denial::new(
+            DenyCode::MissingAuthorization,
+            "no writ was presented",
+        ));
     }
     if compact.len() > MAX_WRIT_LEN {
-        return Err(malformed(format!("writ is longer than {MAX_WRIT_LEN} bytes")));
+        return Err(malformed(format!(
+            "writ is longer than {MAX_WRIT_LEN} bytes"
+        )));
     }
     let mut parts = compact.split('.');
     let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err(malformed("not a JWS compact serialization (three base64url parts)"));
+        return Err(malformed(
+            "not a JWS compact serialization (three base64url parts)",
+        ));
     };
 
     let kid = parse_header(header_b64)?;
@@ -181,15 +191,22 @@ fn parse_header(header_b64: &str) -> Result<String, Denial> {
             ("kid", Value::String(k)) => kid = Some(k.clone()),
             ("kid", _) => return Err(malformed("`kid` is not a string")),
             (other, _) if FORBIDDEN_HEADER.contains(&other) => {
-                return Err(malformed(format!("header parameter `{other}` is not allowed")))
+                return Err(malformed(format!(
+                    "header parameter `{other}` is not allowed"
+                )))
             }
             (other, _) => {
-                return Err(malformed(format!("unknown header parameter `{}`", truncate(other))))
+                return Err(malformed(format!(
+                    "unknown header parameter `{}`",
+                    truncate(other)
+                )))
             }
         }
     }
     if !header.contains_key("typ") {
-        return Err(malformed(format!("header has no `typ` (`{WRIT_TYP}` required)")));
+        return Err(malformed(format!(
+            "header has no `typ` (`{WRIT_TYP}` required)"
+        )));
     }
     kid.ok_or_else(|| malformed("header has no `kid`"))
 }
@@ -206,7 +223,11 @@ fn malformed(detail: impl Into<std::borrow::Cow<'static, str>>) -> Denial {
 
 /// serde_json appends "at line 1 column N"; the position of a base64-decoded blob helps nobody.
 fn strip_position(message: &str) -> String {
-    message.split(" at line ").next().unwrap_or(message).to_string()
+    message
+        .split(" at line ")
+        .next()
+        .unwrap_or(message)
+        .to_string()
 }
 
 /// Attacker-chosen text in a detail is kept short.
@@ -230,10 +251,16 @@ mod tests {
             hex::encode(key.verifying_key().as_bytes()),
             v["A.1_public_key_hex"].as_str().unwrap()
         );
-        assert_eq!(key.kid().as_str(), v["A.3_thumbprint"]["base64url"].as_str().unwrap());
+        assert_eq!(
+            key.kid().as_str(),
+            v["A.3_thumbprint"]["base64url"].as_str().unwrap()
+        );
         let signing = &v["A.4_signing"];
         let jws = sign_compact(
-            signing["protected_header_json"].as_str().unwrap().as_bytes(),
+            signing["protected_header_json"]
+                .as_str()
+                .unwrap()
+                .as_bytes(),
             signing["payload_text"].as_str().unwrap().as_bytes(),
             &key,
         );

@@ -81,7 +81,10 @@ impl SigningKey {
 
     /// The matching public key.
     pub fn verifying_key(&self) -> VerifyingKey {
-        VerifyingKey { inner: self.inner.verifying_key(), kid: self.kid.clone() }
+        VerifyingKey {
+            inner: self.inner.verifying_key(),
+            kid: self.kid.clone(),
+        }
     }
 
     /// The key id (RFC 7638 thumbprint of the public key).
@@ -98,7 +101,9 @@ impl SigningKey {
 
 impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SigningKey").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -112,11 +117,15 @@ pub struct VerifyingKey {
 impl VerifyingKey {
     /// Reads a 32-byte encoded Ed25519 point; weak (small-order) keys are refused.
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, KeyError> {
-        let inner = ed25519_dalek::VerifyingKey::from_bytes(bytes).map_err(|_| KeyError::PublicKey)?;
+        let inner =
+            ed25519_dalek::VerifyingKey::from_bytes(bytes).map_err(|_| KeyError::PublicKey)?;
         if inner.is_weak() {
             return Err(KeyError::PublicKey);
         }
-        Ok(Self { inner, kid: KeyId::thumbprint(bytes) })
+        Ok(Self {
+            inner,
+            kid: KeyId::thumbprint(bytes),
+        })
     }
 
     /// The 32-byte encoded point.
@@ -153,7 +162,10 @@ impl VerifyingKey {
     /// material is refused.
     pub fn from_jwk(jwk: &Jwk) -> Result<Self, KeyError> {
         if jwk.kty != "OKP" || jwk.crv != "Ed25519" {
-            return Err(KeyError::Unsupported { kty: jwk.kty.clone(), crv: jwk.crv.clone() });
+            return Err(KeyError::Unsupported {
+                kty: jwk.kty.clone(),
+                crv: jwk.crv.clone(),
+            });
         }
         if jwk.d.is_some() {
             return Err(KeyError::PrivateMaterial);
@@ -258,14 +270,19 @@ impl KeySet {
 
     /// The JWKS document of this set.
     pub fn to_jwks_json(&self) -> String {
-        let doc = JwksDocument { keys: self.keys.values().map(VerifyingKey::to_jwk).collect() };
+        let doc = JwksDocument {
+            keys: self.keys.values().map(VerifyingKey::to_jwk).collect(),
+        };
         serde_json::to_string_pretty(&doc).unwrap_or_default()
     }
 
     /// The key with this id.
     pub fn get(&self, kid: &str) -> Option<&VerifyingKey> {
         // Key ids are short; a linear scan avoids allocating a KeyId for the lookup.
-        self.keys.iter().find(|(id, _)| id.as_str() == kid).map(|(_, k)| k)
+        self.keys
+            .iter()
+            .find(|(id, _)| id.as_str() == kid)
+            .map(|(_, k)| k)
     }
 
     /// How many keys the set holds.
@@ -288,6 +305,34 @@ impl KeySet {
 mod tests {
     use super::*;
 
+    const RFC8032: &str = include_str!("../../../testdata/rfc8032.json");
+
+    #[test]
+    fn rfc8032_section_7_1_vectors() {
+        let doc: serde_json::Value = serde_json::from_str(RFC8032).unwrap();
+        let vectors = doc["vectors"].as_array().unwrap();
+        assert!(vectors.len() >= 5);
+        for v in vectors {
+            let hex_field = |name: &str| hex::decode(v[name].as_str().unwrap()).unwrap();
+            let seed: [u8; 32] = hex_field("secret_key").try_into().unwrap();
+            let key = SigningKey::from_seed(&seed);
+            let public = key.verifying_key();
+            assert_eq!(
+                public.as_bytes().as_slice(),
+                hex_field("public_key"),
+                "{}",
+                v["name"]
+            );
+            let message = hex_field("message");
+            let signature: [u8; 64] = hex_field("signature").try_into().unwrap();
+            assert_eq!(key.sign(&message), signature, "{}", v["name"]);
+            assert!(public.verify(&message, &signature), "{}", v["name"]);
+            let mut bad = signature;
+            bad[63] ^= 0x01;
+            assert!(!public.verify(&message, &bad), "{}", v["name"]);
+        }
+    }
+
     #[test]
     fn debug_never_shows_secret_material() {
         let key = SigningKey::from_seed(&[7u8; 32]);
@@ -306,7 +351,10 @@ mod tests {
         let back = SigningKey::from_pkcs8_pem(&pem).unwrap();
         assert_eq!(back.kid(), key.kid());
         assert_eq!(back.sign(b"m"), key.sign(b"m"));
-        assert_eq!(SigningKey::from_pkcs8_pem("nonsense").unwrap_err(), KeyError::Pkcs8);
+        assert_eq!(
+            SigningKey::from_pkcs8_pem("nonsense").unwrap_err(),
+            KeyError::Pkcs8
+        );
     }
 
     #[test]
@@ -316,25 +364,44 @@ mod tests {
         let mut set = KeySet::new();
         set.insert(a.clone()).unwrap();
         set.insert(b.clone()).unwrap();
-        assert_eq!(set.insert(a.clone()), Err(KeyError::Duplicate(a.kid().to_string())));
+        assert_eq!(
+            set.insert(a.clone()),
+            Err(KeyError::Duplicate(a.kid().to_string()))
+        );
         let back = KeySet::from_jwks_json(&set.to_jwks_json()).unwrap();
         assert_eq!(back.len(), 2);
         assert_eq!(back.get(a.kid().as_str()), Some(&a));
 
         let x = URL_SAFE_NO_PAD.encode(a.as_bytes());
-        let wrong_kid = format!(r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","x":"{x}","kid":"nope"}}]}}"#);
-        assert!(matches!(KeySet::from_jwks_json(&wrong_kid), Err(KeyError::KidMismatch { .. })));
+        let wrong_kid =
+            format!(r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","x":"{x}","kid":"nope"}}]}}"#);
+        assert!(matches!(
+            KeySet::from_jwks_json(&wrong_kid),
+            Err(KeyError::KidMismatch { .. })
+        ));
         let private = format!(r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","x":"{x}","d":"AA"}}]}}"#);
-        assert_eq!(KeySet::from_jwks_json(&private).unwrap_err(), KeyError::PrivateMaterial);
+        assert_eq!(
+            KeySet::from_jwks_json(&private).unwrap_err(),
+            KeyError::PrivateMaterial
+        );
         let ec = r#"{"keys":[{"kty":"EC","crv":"P-256","x":"AA"}]}"#;
-        assert!(matches!(KeySet::from_jwks_json(ec), Err(KeyError::Unsupported { .. })));
+        assert!(matches!(
+            KeySet::from_jwks_json(ec),
+            Err(KeyError::Unsupported { .. })
+        ));
         let dup = format!(r#"{{"keys":[{{"kty":"OKP","kty":"OKP","crv":"Ed25519","x":"{x}"}}]}}"#);
-        assert!(matches!(KeySet::from_jwks_json(&dup), Err(KeyError::Jwk(_))));
+        assert!(matches!(
+            KeySet::from_jwks_json(&dup),
+            Err(KeyError::Jwk(_))
+        ));
         // A small-order point is not a key.
         let mut identity = [0u8; 32];
         identity[0] = 1;
         let weak = URL_SAFE_NO_PAD.encode(identity);
         let weak = format!(r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","x":"{weak}"}}]}}"#);
-        assert_eq!(KeySet::from_jwks_json(&weak).unwrap_err(), KeyError::PublicKey);
+        assert_eq!(
+            KeySet::from_jwks_json(&weak).unwrap_err(),
+            KeyError::PublicKey
+        );
     }
 }

@@ -16,7 +16,7 @@
 //! No cargo features.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
-#![deny(clippy::unwrap_used, clippy::expect_used)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod canonical;
 mod claims;
@@ -43,13 +43,13 @@ pub use jws::{sign, UnverifiedWrit, MAX_WRIT_LEN, WRIT_TYP};
 pub use keys::{Jwk, KeyId, KeySet, SigningKey, VerifyingKey};
 pub use pattern::Pattern;
 pub use state::{
-    Consumed, MemoryReplayStore, MemoryRevocations, ReplayStore, RevocationState,
-    RevocationStatus, RevocationSubject, StateError,
+    Consumed, MemoryReplayStore, MemoryRevocations, ReplayStore, RevocationState, RevocationStatus,
+    RevocationSubject, StateError,
 };
 pub use time::UnixTime;
 pub use verifier::{
-    Expectation, PolicyAcceptance, StateChecks, VerifiedWrit, Verdict, Verifier,
-    VerifierOptions, DEFAULT_SKEW_SECS, MAX_SKEW_SECS,
+    Expectation, PolicyAcceptance, StateChecks, Verdict, VerifiedWrit, Verifier, VerifierOptions,
+    DEFAULT_SKEW_SECS, MAX_SKEW_SECS,
 };
 
 /// Entry points for fuzzing and benchmarks; not a stable interface.

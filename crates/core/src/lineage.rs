@@ -18,7 +18,9 @@ pub(crate) fn check(
         if ancestors.is_empty() {
             return Ok(Vec::new());
         }
-        return Err(inconsistent("writ has no `lin` but ancestors were presented"));
+        return Err(inconsistent(
+            "writ has no `lin` but ancestors were presented",
+        ));
     };
     check_structure(claims, lin)?;
     if ancestors.is_empty() {
@@ -77,10 +79,14 @@ fn check_link(
         return Err(inconsistent("link without `lin`"));
     };
     if lin.parent != parent.jti {
-        return Err(inconsistent("`lin.parent` is not the presented parent's `jti`"));
+        return Err(inconsistent(
+            "`lin.parent` is not the presented parent's `jti`",
+        ));
     }
     if &lin.parent_sha256 != parent_digest {
-        return Err(inconsistent("`lin.parent_sha256` does not match the presented parent"));
+        return Err(inconsistent(
+            "`lin.parent_sha256` does not match the presented parent",
+        ));
     }
     let (parent_depth, parent_root) = match &parent.lin {
         Some(plin) => (plin.depth, plin.root),

@@ -112,7 +112,9 @@ impl ReplayStore for MemoryReplayStore {
         }
         entry.0 += 1;
         entry.1 = entry.1.max(keep_until);
-        Ok(Consumed::Fresh { remaining: uses - entry.0 })
+        Ok(Consumed::Fresh {
+            remaining: uses - entry.0,
+        })
     }
 }
 

@@ -26,7 +26,9 @@ pub struct VerifierOptions {
 
 impl Default for VerifierOptions {
     fn default() -> Self {
-        Self { skew_secs: DEFAULT_SKEW_SECS }
+        Self {
+            skew_secs: DEFAULT_SKEW_SECS,
+        }
     }
 }
 
@@ -163,7 +165,11 @@ pub struct Verifier {
 impl Verifier {
     /// A verifier trusting `keys` for writs whose `iss` is `issuer`.
     pub fn new(issuer: impl Into<String>, keys: KeySet) -> Self {
-        Self { issuer: issuer.into(), keys, options: VerifierOptions::default() }
+        Self {
+            issuer: issuer.into(),
+            keys,
+            options: VerifierOptions::default(),
+        }
     }
 
     /// Sets the options; a skew above [`MAX_SKEW_SECS`] is refused.
@@ -216,7 +222,11 @@ impl Verifier {
         if claims.aud != expect.audience {
             return Err(Denial::new(
                 DenyCode::AudienceMismatch,
-                format!("writ is for `{}`, this gate is `{}`", short(&claims.aud), expect.audience),
+                format!(
+                    "writ is for `{}`, this gate is `{}`",
+                    short(&claims.aud),
+                    expect.audience
+                ),
             ));
         }
         self.check_time(&claims, now)?;
@@ -253,7 +263,12 @@ impl Verifier {
                 Some(consume(replay, &claims, keep_until, &subject)?)
             }
         };
-        Ok(VerifiedWrit { claims, kid, digest, remaining_uses })
+        Ok(VerifiedWrit {
+            claims,
+            kid,
+            digest,
+            remaining_uses,
+        })
     }
 
     /// Presence, shape, header, key, signature and issuer: everything that makes a string a
@@ -267,12 +282,19 @@ impl Verifier {
             ));
         };
         if !key.verify(unverified.signing_input(), unverified.signature()) {
-            return Err(Denial::new(DenyCode::InvalidSignature, "signature does not verify"));
+            return Err(Denial::new(
+                DenyCode::InvalidSignature,
+                "signature does not verify",
+            ));
         }
         if unverified.claims().iss != self.issuer {
             return Err(Denial::new(
                 DenyCode::UnknownKey,
-                format!("issuer `{}` is not the trusted `{}`", short(&unverified.claims().iss), self.issuer),
+                format!(
+                    "issuer `{}` is not the trusted `{}`",
+                    short(&unverified.claims().iss),
+                    self.issuer
+                ),
             ));
         }
         Ok(unverified)
@@ -311,7 +333,11 @@ fn check_scope(claims: &Claims, expect: &Expectation<'_>) -> Result<(), Denial> 
     if scope.action != expect.action {
         return Err(Denial::new(
             DenyCode::ScopeMismatch,
-            format!("writ authorizes action `{}`, not `{}`", short(&scope.action), short(expect.action)),
+            format!(
+                "writ authorizes action `{}`, not `{}`",
+                short(&scope.action),
+                short(expect.action)
+            ),
         ));
     }
     if scope.resource != expect.resource {
@@ -328,9 +354,15 @@ fn check_scope(claims: &Claims, expect: &Expectation<'_>) -> Result<(), Denial> 
         Ok(digest) if digest == scope.args_sha256 => Ok(()),
         Ok(digest) => Err(Denial::new(
             DenyCode::ScopeMismatch,
-            format!("arguments digest `{digest}` is not the authorized `{}`", scope.args_sha256),
+            format!(
+                "arguments digest `{digest}` is not the authorized `{}`",
+                scope.args_sha256
+            ),
         )),
-        Err(e) => Err(Denial::new(DenyCode::ScopeMismatch, format!("arguments: {e}"))),
+        Err(e) => Err(Denial::new(
+            DenyCode::ScopeMismatch,
+            format!("arguments: {e}"),
+        )),
     }
 }
 
@@ -382,11 +414,15 @@ fn check_revocation(
 ) -> Result<(), Denial> {
     match catch_unwind(AssertUnwindSafe(|| revocation.check(subject))) {
         Ok(Ok(RevocationState::Valid)) => Ok(()),
-        Ok(Ok(RevocationState::Revoked(what))) => {
-            Err(Denial::new(DenyCode::RevokedAuthorization, format!("{what} is revoked")))
-        }
+        Ok(Ok(RevocationState::Revoked(what))) => Err(Denial::new(
+            DenyCode::RevokedAuthorization,
+            format!("{what} is revoked"),
+        )),
         Ok(Err(e)) => Err(Denial::new(DenyCode::StatusUnavailable, e.to_string())),
-        Err(_) => Err(Denial::new(DenyCode::StatusUnavailable, "revocation source failed")),
+        Err(_) => Err(Denial::new(
+            DenyCode::StatusUnavailable,
+            "revocation source failed",
+        )),
     }
 }
 
@@ -402,14 +438,20 @@ fn consume(
         Ok(Ok(Consumed::Fresh { remaining })) => Ok(remaining),
         Ok(Ok(Consumed::Exhausted)) => Err(Denial::new(
             DenyCode::ReplayDetected,
-            format!("writ `{}` has been used {} time(s) already", claims.jti, claims.uses),
+            format!(
+                "writ `{}` has been used {} time(s) already",
+                claims.jti, claims.uses
+            ),
         )),
         Ok(Ok(Consumed::Revoked)) => Err(Denial::new(
             DenyCode::RevokedAuthorization,
             "writ was revoked before it could be consumed",
         )),
         Ok(Err(e)) => Err(Denial::new(DenyCode::StatusUnavailable, e.to_string())),
-        Err(_) => Err(Denial::new(DenyCode::StatusUnavailable, "replay store failed")),
+        Err(_) => Err(Denial::new(
+            DenyCode::StatusUnavailable,
+            "replay store failed",
+        )),
     }
 }
 

@@ -45,8 +45,14 @@ fn rfc8785_examples() {
 
 #[test]
 fn non_finite_number_text_is_refused() {
-    assert!(matches!(parse_strict("[1e400]"), Err(CanonicalError::Syntax(_))));
-    assert!(matches!(parse_strict("[NaN]"), Err(CanonicalError::Syntax(_))));
+    assert!(matches!(
+        parse_strict("[1e400]"),
+        Err(CanonicalError::Syntax(_))
+    ));
+    assert!(matches!(
+        parse_strict("[NaN]"),
+        Err(CanonicalError::Syntax(_))
+    ));
 }
 
 #[test]
@@ -68,8 +74,14 @@ fn duplicate_keys_are_refused_at_any_depth() {
 
 #[test]
 fn trailing_data_is_refused() {
-    assert!(matches!(parse_strict(r#"{} {}"#), Err(CanonicalError::Syntax(_))));
-    assert!(matches!(parse_strict(r#"{"a":1}x"#), Err(CanonicalError::Syntax(_))));
+    assert!(matches!(
+        parse_strict(r#"{} {}"#),
+        Err(CanonicalError::Syntax(_))
+    ));
+    assert!(matches!(
+        parse_strict(r#"{"a":1}x"#),
+        Err(CanonicalError::Syntax(_))
+    ));
 }
 
 #[test]
@@ -111,7 +123,9 @@ fn arb_json() -> impl Strategy<Value = Value> {
         (-(1i64 << 53)..=(1i64 << 53)).prop_map(|i| json!(i)),
         any::<f64>()
             .prop_filter("finite", |f| f.is_finite())
-            .prop_map(|f| Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)),
+            .prop_map(|f| Number::from_f64(f)
+                .map(Value::Number)
+                .unwrap_or(Value::Null)),
         ".*".prop_map(Value::String),
     ];
     leaf.prop_recursive(4, 64, 8, |inner| {

@@ -1,0 +1,149 @@
+//! `writ keys`: create and inspect Ed25519 keys.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+use writ_core::{KeySet, SigningKey};
+use zeroize::Zeroize;
+
+use crate::error::CliError;
+use crate::exit::Exit;
+use crate::input;
+
+/// File names `writ keys generate` writes.
+pub const PRIVATE_KEY_FILE: &str = "signing-key.pem";
+/// The public key as a JWK.
+pub const PUBLIC_JWK_FILE: &str = "public.jwk";
+/// The public key as a one-key JWKS, ready for `writ verify --jwks`.
+pub const JWKS_FILE: &str = "jwks.json";
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Generate an Ed25519 key pair.
+    ///
+    /// Writes DIR/signing-key.pem (PKCS#8 PEM, mode 0600), DIR/public.jwk and DIR/jwks.json.
+    /// The key id (kid) is the RFC 7638 thumbprint of the public key. Existing files are
+    /// never overwritten.
+    Generate(GenerateArgs),
+    /// Print the key id and public JWK of a key file (PEM private key or JWK).
+    Inspect(InspectArgs),
+}
+
+#[derive(Args)]
+pub struct GenerateArgs {
+    /// Directory to write the key files into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct InspectArgs {
+    /// A PKCS#8 PEM private key or a public JWK.
+    #[arg(value_name = "FILE")]
+    key: PathBuf,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(cmd: KeysCommand) -> Exit {
+    let (result, json) = match cmd {
+        KeysCommand::Generate(args) => (generate(&args), args.json),
+        KeysCommand::Inspect(args) => (inspect(&args), args.json),
+    };
+    match result {
+        Ok(()) => Exit::Success,
+        Err(e) => e.report(json),
+    }
+}
+
+fn generate(args: &GenerateArgs) -> Result<(), CliError> {
+    let mut seed = [0u8; 32];
+    getrandom::getrandom(&mut seed)
+        .map_err(|e| CliError::Internal(format!("no randomness from the operating system: {e}")))?;
+    let key = SigningKey::from_seed(&seed);
+    seed.zeroize();
+
+    fs::create_dir_all(&args.out)
+        .map_err(|e| CliError::Usage(format!("cannot create `{}`: {e}", args.out.display())))?;
+    let private = args.out.join(PRIVATE_KEY_FILE);
+    let jwk_path = args.out.join(PUBLIC_JWK_FILE);
+    let jwks_path = args.out.join(JWKS_FILE);
+    for path in [&private, &jwk_path, &jwks_path] {
+        if path.exists() {
+            return Err(CliError::Usage(format!(
+                "`{}` already exists; writ never overwrites a key",
+                path.display()
+            )));
+        }
+    }
+    let pem = key
+        .to_pkcs8_pem()
+        .map_err(|e| CliError::Internal(format!("cannot encode the key: {e}")))?;
+    write_new(&private, pem.as_bytes(), 0o600)?;
+
+    let public = key.verifying_key();
+    let jwk = serde_json::to_string_pretty(&public.to_jwk()).unwrap_or_default() + "\n";
+    write_new(&jwk_path, jwk.as_bytes(), 0o644)?;
+    let mut set = KeySet::new();
+    set.insert(public)
+        .map_err(|e| CliError::Internal(format!("cannot build the JWKS: {e}")))?;
+    write_new(&jwks_path, (set.to_jwks_json() + "\n").as_bytes(), 0o644)?;
+
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "kid": key.kid().as_str(),
+                "private_key": private.display().to_string(),
+                "public_jwk": jwk_path.display().to_string(),
+                "jwks": jwks_path.display().to_string(),
+            })
+        );
+    } else {
+        println!("kid         {}", key.kid());
+        println!(
+            "private key {} (mode 0600, keep it secret)",
+            private.display()
+        );
+        println!("public JWK  {}", jwk_path.display());
+        println!("JWKS        {}", jwks_path.display());
+    }
+    Ok(())
+}
+
+/// Creates `path` (never replacing a file) with `mode`, writes `bytes` and syncs them.
+fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CliError> {
+    let err =
+        |e: std::io::Error| CliError::Usage(format!("cannot write `{}`: {e}", path.display()));
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(err)?;
+    // The umask may have narrowed the mode; make it exactly what was asked.
+    file.set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(err)?;
+    file.write_all(bytes).map_err(err)?;
+    file.sync_all().map_err(err)
+}
+
+fn inspect(args: &InspectArgs) -> Result<(), CliError> {
+    let public = input::read_public_key(&args.key)?;
+    let jwk = public.to_jwk();
+    if args.json {
+        println!("{}", json!({"kid": public.kid().as_str(), "jwk": jwk}));
+    } else {
+        println!("kid {}", public.kid());
+        println!("{}", serde_json::to_string_pretty(&jwk).unwrap_or_default());
+    }
+    Ok(())
+}

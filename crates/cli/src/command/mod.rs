@@ -1,0 +1,5 @@
+//! One module per subcommand, each with its arguments and a `run`.
+
+pub mod env;
+pub mod keys;
+pub mod verify;

@@ -1,0 +1,7 @@
+//! The `writ` binary, driven as users and scripts drive it.
+
+mod support;
+
+mod env;
+mod keys;
+mod verify;

@@ -1,0 +1,3 @@
+//! writ-gate through its public interface.
+
+mod env;

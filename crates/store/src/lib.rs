@@ -1,0 +1,18 @@
+//! writ-store owns writ's durable state behind writ-core's traits.
+//!
+//! Today that is [`SqliteReplayStore`]: the replay store of a standalone gate, which records
+//! consumed writ ids and the revocations it knows in one SQLite database (WAL,
+//! `synchronous=FULL`), so a use is durable before the action starts and two processes
+//! sharing the file never both consume the last use. The verifier in writ-core decides;
+//! this crate only remembers.
+//!
+//! No cargo features yet (PostgreSQL arrives with the authority).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+mod error;
+mod sqlite;
+
+pub use error::StoreError;
+pub use sqlite::SqliteReplayStore;

@@ -1,0 +1,5 @@
+//! SQLite-backed stores.
+
+mod replay;
+
+pub use replay::SqliteReplayStore;

@@ -1,0 +1,3 @@
+//! writ-store through its public interface.
+
+mod replay;
