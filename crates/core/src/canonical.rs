@@ -9,10 +9,12 @@
 
 use std::cmp::Ordering;
 use std::fmt;
+use std::io::Write;
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Serializer as _;
 use serde_json::{Map, Number, Value};
+use sha2::{Digest as _, Sha256};
 
 use crate::digest::Sha256Digest;
 
@@ -61,13 +63,14 @@ pub fn to_canonical_string(value: &Value) -> String {
 
 /// The RFC 8785 canonical form of `value`, as bytes.
 pub fn to_canonical_vec(value: &Value) -> Vec<u8> {
-    let mut out = Vec::with_capacity(128);
+    let mut out = Vec::with_capacity(1024);
     write_value(value, &mut out);
     out
 }
 
-/// Refuses any number RFC 8785 cannot represent exactly: integers (or integral floats)
-/// beyond ±2^53. Non-finite numbers cannot occur in a `serde_json::Value`.
+/// Refuses any number RFC 8785 cannot represent exactly: integers beyond ±2^53, and numbers
+/// written with a fraction or exponent whose value is integral and at least 2^53 (they may
+/// have been rounded there). Non-finite numbers cannot occur in a `serde_json::Value`.
 pub fn check_exact(value: &Value) -> Result<(), CanonicalError> {
     match value {
         Value::Number(n) => check_number(n),
@@ -80,12 +83,15 @@ pub fn check_exact(value: &Value) -> Result<(), CanonicalError> {
 /// `args_sha256`: SHA-256 of the canonical JSON of `args`, after [`check_exact`].
 pub fn args_digest(args: &Value) -> Result<Sha256Digest, CanonicalError> {
     check_exact(args)?;
-    Ok(Sha256Digest::of(&to_canonical_vec(args)))
+    Ok(digest(args))
 }
 
 /// SHA-256 of the canonical JSON of `value`, with no number restriction.
 pub fn digest(value: &Value) -> Sha256Digest {
-    Sha256Digest::of(&to_canonical_vec(value))
+    // Streamed into the hash: the canonical text is never held in memory.
+    let mut hasher = Sha256::new();
+    write_value(value, &mut hasher);
+    Sha256Digest::from_bytes(hasher.finalize().into())
 }
 
 fn check_number(n: &Number) -> Result<(), CanonicalError> {
@@ -94,8 +100,10 @@ fn check_number(n: &Number) -> Result<(), CanonicalError> {
     } else if let Some(i) = n.as_i64() {
         i.unsigned_abs() <= MAX_EXACT_INTEGER
     } else if let Some(f) = n.as_f64() {
-        // An integral double past 2^53 stands for many integers at once.
-        f.is_finite() && (f.fract() != 0.0 || f.abs() <= MAX_EXACT_INTEGER as f64)
+        // A number written with a fraction or exponent arrives as a double. An integral
+        // double at or past 2^53 may stand for several integers (`9007199254740993.0`
+        // rounds to 2^53), so it is refused; only integer text may reach 2^53 itself.
+        f.is_finite() && (f.fract() != 0.0 || f.abs() < MAX_EXACT_INTEGER as f64)
     } else {
         false
     };
@@ -106,75 +114,84 @@ fn check_number(n: &Number) -> Result<(), CanonicalError> {
     }
 }
 
-fn write_value(value: &Value, out: &mut Vec<u8>) {
+fn write_value<W: Write>(value: &Value, out: &mut W) {
     match value {
-        Value::Null => out.extend_from_slice(b"null"),
-        Value::Bool(true) => out.extend_from_slice(b"true"),
-        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Null => put(out, b"null"),
+        Value::Bool(true) => put(out, b"true"),
+        Value::Bool(false) => put(out, b"false"),
         Value::Number(n) => write_number(n, out),
         Value::String(s) => write_string(s, out),
         Value::Array(items) => {
-            out.push(b'[');
+            put(out, b"[");
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(b',');
+                    put(out, b",");
                 }
                 write_value(item, out);
             }
-            out.push(b']');
+            put(out, b"]");
         }
         Value::Object(map) => write_object(map, out),
     }
 }
 
-fn write_object(map: &Map<String, Value>, out: &mut Vec<u8>) {
+fn write_object<W: Write>(map: &Map<String, Value>, out: &mut W) {
     // RFC 8785 §3.2.3: members sorted by their names as arrays of UTF-16 code units.
+    // Sorted here rather than trusting the map's order, which serde_json's `preserve_order`
+    // feature would change to insertion order.
     let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-    if !entries.iter().all(|(k, _)| k.is_ascii()) {
-        entries.sort_by(|a, b| utf16_cmp(a.0, b.0));
-    }
-    out.push(b'{');
+    entries.sort_by(|a, b| utf16_cmp(a.0, b.0));
+    put(out, b"{");
     for (i, (key, item)) in entries.into_iter().enumerate() {
         if i > 0 {
-            out.push(b',');
+            put(out, b",");
         }
         write_string(key, out);
-        out.push(b':');
+        put(out, b":");
         write_value(item, out);
     }
-    out.push(b'}');
+    put(out, b"}");
+}
+
+/// Writes to a `Vec` or a hasher, neither of which can fail.
+fn put<W: Write>(out: &mut W, bytes: &[u8]) {
+    let _ = out.write_all(bytes);
 }
 
 fn utf16_cmp(a: &str, b: &str) -> Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        // For ASCII, UTF-16 code units and bytes order alike.
+        return a.as_bytes().cmp(b.as_bytes());
+    }
     a.encode_utf16().cmp(b.encode_utf16())
 }
 
-fn write_string(s: &str, out: &mut Vec<u8>) {
+fn write_string<W: Write>(s: &str, out: &mut W) {
     let mut ser = serde_json::Serializer::new(&mut *out);
-    // Writing to a Vec cannot fail.
+    // Writing to a Vec or a hasher cannot fail.
     let _ = (&mut ser).serialize_str(s);
 }
 
-fn write_number(n: &Number, out: &mut Vec<u8>) {
+fn write_number<W: Write>(n: &Number, out: &mut W) {
     if let Some(u) = n.as_u64() {
         if u <= MAX_EXACT_INTEGER {
-            out.extend_from_slice(u.to_string().as_bytes());
+            put(out, itoa::Buffer::new().format(u).as_bytes());
             return;
         }
     } else if let Some(i) = n.as_i64() {
         if i.unsigned_abs() <= MAX_EXACT_INTEGER {
-            out.extend_from_slice(i.to_string().as_bytes());
+            put(out, itoa::Buffer::new().format(i).as_bytes());
             return;
         }
     }
     // Everything else is an IEEE 754 double, as RFC 8785 §3.2.2.3 treats all numbers.
     let f = n.as_f64().unwrap_or(0.0);
     if f == 0.0 {
-        out.push(b'0'); // ECMAScript prints -0 as 0.
+        put(out, b"0"); // ECMAScript prints -0 as 0.
         return;
     }
     let mut buf = ryu_js::Buffer::new();
-    out.extend_from_slice(buf.format_finite(f).as_bytes());
+    put(out, buf.format_finite(f).as_bytes());
 }
 
 const DUPLICATE_PREFIX: &str = "writ-duplicate-key:";

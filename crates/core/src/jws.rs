@@ -164,14 +164,10 @@ pub fn parse_unverified(compact: &str) -> Result<UnverifiedWrit<'_>, Denial> {
 /// Checks the protected header and returns its `kid`.
 fn parse_header(header_b64: &str) -> Result<String, Denial> {
     let header = decode(header_b64, "header")?;
-    let text = std::str::from_utf8(&header).map_err(|_| malformed("header is not UTF-8"))?;
-    let Value::Object(header) = crate::canonical::parse_strict(text)
-        .map_err(|e| malformed(format!("header: {}", strip_position(&e.to_string()))))?
-    else {
-        return Err(malformed("header is not a JSON object"));
-    };
+    let header: Header = serde_json::from_slice(&header)
+        .map_err(|e| malformed(format!("header: {}", strip_position(&e.to_string()))))?;
     // The algorithm is judged first, so `none` and HS256 are named as what they are.
-    match header.get("alg") {
+    match &header.alg {
         None => return Err(malformed("header has no `alg`")),
         Some(Value::String(alg)) if alg == "EdDSA" => {}
         Some(Value::String(alg)) => {
@@ -182,33 +178,84 @@ fn parse_header(header_b64: &str) -> Result<String, Denial> {
         }
         Some(_) => return Err(malformed("`alg` is not a string")),
     }
-    let mut kid = None;
-    for (name, value) in &header {
-        match (name.as_str(), value) {
-            ("alg", _) => {}
-            ("typ", Value::String(typ)) if typ == WRIT_TYP => {}
-            ("typ", _) => return Err(malformed(format!("`typ` is not `{WRIT_TYP}`"))),
-            ("kid", Value::String(k)) => kid = Some(k.clone()),
-            ("kid", _) => return Err(malformed("`kid` is not a string")),
-            (other, _) if FORBIDDEN_HEADER.contains(&other) => {
-                return Err(malformed(format!(
-                    "header parameter `{other}` is not allowed"
-                )))
-            }
-            (other, _) => {
-                return Err(malformed(format!(
-                    "unknown header parameter `{}`",
-                    truncate(other)
-                )))
-            }
+    if let Some(other) = header.unknown {
+        return Err(if FORBIDDEN_HEADER.contains(&other.as_str()) {
+            malformed(format!("header parameter `{other}` is not allowed"))
+        } else {
+            malformed(format!("unknown header parameter `{}`", truncate(&other)))
+        });
+    }
+    match &header.typ {
+        Some(Value::String(typ)) if typ == WRIT_TYP => {}
+        Some(_) => return Err(malformed(format!("`typ` is not `{WRIT_TYP}`"))),
+        None => {
+            return Err(malformed(format!(
+                "header has no `typ` (`{WRIT_TYP}` required)"
+            )))
         }
     }
-    if !header.contains_key("typ") {
-        return Err(malformed(format!(
-            "header has no `typ` (`{WRIT_TYP}` required)"
-        )));
+    match header.kid {
+        Some(Value::String(kid)) => Ok(kid),
+        Some(_) => Err(malformed("`kid` is not a string")),
+        None => Err(malformed("header has no `kid`")),
     }
-    kid.ok_or_else(|| malformed("header has no `kid`"))
+}
+
+/// The protected header as read: the three parameters a writ may carry, and the first other
+/// parameter found. Values are kept raw so that a wrong type is told apart from a wrong value.
+#[derive(Default)]
+struct Header {
+    alg: Option<Value>,
+    typ: Option<Value>,
+    kid: Option<Value>,
+    unknown: Option<String>,
+}
+
+impl<'de> serde::Deserialize<'de> for Header {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(HeaderVisitor)
+    }
+}
+
+struct HeaderVisitor;
+
+impl<'de> serde::de::Visitor<'de> for HeaderVisitor {
+    type Value = Header;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Header, A::Error> {
+        use serde::de::Error as _;
+        let mut header = Header::default();
+        let mut seen: Vec<std::borrow::Cow<'de, str>> = Vec::with_capacity(4);
+        while let Some(name) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if seen.contains(&name) {
+                return Err(A::Error::custom(format_args!(
+                    "duplicate key `{}`",
+                    truncate(&name)
+                )));
+            }
+            let slot = match name.as_ref() {
+                "alg" => Some(&mut header.alg),
+                "typ" => Some(&mut header.typ),
+                "kid" => Some(&mut header.kid),
+                _ => None,
+            };
+            match slot {
+                Some(slot) => *slot = Some(map.next_value::<Value>()?),
+                None => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    if header.unknown.is_none() {
+                        header.unknown = Some(name.to_string());
+                    }
+                }
+            }
+            seen.push(name);
+        }
+        Ok(header)
+    }
 }
 
 fn decode(part: &str, what: &'static str) -> Result<Vec<u8>, Denial> {

@@ -94,6 +94,12 @@ fn integers_beyond_2_pow_53_are_refused_in_arguments() {
         r#"{"amount":18446744073709551615}"#,
         r#"{"amount":9007199254740994.0}"#,
         r#"{"deep":[[{"amount":1e300}]]}"#,
+        // Fraction or exponent text for 2^53 + 1 rounds to 2^53: refused, or it would share
+        // a digest with the integer 9007199254740992.
+        r#"{"amount":9007199254740993.0}"#,
+        r#"{"amount":9.007199254740993e15}"#,
+        r#"{"amount":-9007199254740993.0}"#,
+        r#"{"amount":9007199254740992.0}"#,
     ] {
         let value = parse_strict(text).unwrap();
         assert!(
@@ -103,6 +109,19 @@ fn integers_beyond_2_pow_53_are_refused_in_arguments() {
     }
     // Fractions are exact in the sense RFC 8785 needs: one double, one text.
     assert!(args_digest(&json!({"amount": 25000.5})).is_ok());
+}
+
+#[test]
+fn key_order_is_utf16_whatever_the_input_order() {
+    // Build the map in reverse order; canonical output must not depend on map order.
+    let mut map = Map::new();
+    for key in ["z", "b", "a", "\u{e9}", "\u{1F600}", "\u{FB33}"] {
+        map.insert(key.to_string(), Value::Null);
+    }
+    assert_eq!(
+        to_canonical_string(&Value::Object(map)),
+        "{\"a\":null,\"b\":null,\"z\":null,\"\u{e9}\":null,\"\u{1F600}\":null,\"\u{FB33}\":null}"
+    );
 }
 
 #[test]
