@@ -39,27 +39,9 @@ fn valid_writ_permits_and_prints_claims() {
     // Offline verification never consumes: the same writ verifies again.
     assert_permitted(&verify(&authority, &token, &[]));
     // Without --json: a one-line summary on stdout, exit 0.
-    let jwks = authority.jwks();
-    let args = call_args().to_string();
-    let out = run(
-        &[
-            "verify",
-            "-",
-            "--jwks",
-            jwks.to_str().unwrap(),
-            "--issuer",
-            ISSUER,
-            "--audience",
-            AUDIENCE,
-            "--action",
-            "exec",
-            "--resource",
-            "/usr/bin/git",
-            "--args",
-            &args,
-        ],
-        Some(&format!("{token}\n")),
-    );
+    let argv = Call::default().argv(&authority, "-");
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let out = run(&argv, Some(&format!("{token}\n")));
     assert_eq!(status(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("permit:"));
 }
@@ -220,28 +202,14 @@ fn not_yet_valid() {
 fn other_arguments_action_or_resource_is_scope_mismatch() {
     let authority = Authority::new();
     let token = authority.sign(&claims());
-    let jwks = authority.jwks();
     let base = |action: &str, resource: &str, args: &str| {
-        run(
-            &[
-                "verify",
-                &token,
-                "--jwks",
-                jwks.to_str().unwrap(),
-                "--issuer",
-                ISSUER,
-                "--audience",
-                AUDIENCE,
-                "--action",
-                action,
-                "--resource",
-                resource,
-                "--args",
-                args,
-                "--json",
-            ],
-            None,
-        )
+        Call {
+            action: action.into(),
+            resource: resource.into(),
+            args: args.to_string(),
+            ..Call::default()
+        }
+        .verify(&authority, &token, &[])
     };
     let args = call_args().to_string();
     assert_permitted(&base("exec", "/usr/bin/git", &args));
@@ -434,30 +402,16 @@ fn concurrent_processes_consume_a_single_use_once() {
         let mut c = claims();
         c.jti = writ_core::Jti::from_bytes([round; 16]);
         let token = authority.sign(&c);
-        let jwks = authority.jwks();
-        let args = call_args().to_string();
+        let mut argv = Call::default().argv(&authority, &token);
+        argv.extend([
+            "--replay-db".into(),
+            db.display().to_string(),
+            "--json".into(),
+        ]);
         let children: Vec<_> = (0..6)
             .map(|_| {
                 writ_cmd()
-                    .args([
-                        "verify",
-                        &token,
-                        "--jwks",
-                        jwks.to_str().unwrap(),
-                        "--issuer",
-                        ISSUER,
-                        "--audience",
-                        AUDIENCE,
-                        "--action",
-                        "exec",
-                        "--resource",
-                        "/usr/bin/git",
-                        "--args",
-                        &args,
-                        "--replay-db",
-                        db.to_str().unwrap(),
-                        "--json",
-                    ])
+                    .args(&argv)
                     .stdout(std::process::Stdio::piped())
                     .stderr(std::process::Stdio::piped())
                     .spawn()
@@ -482,54 +436,18 @@ fn a_writ_failing_an_earlier_check_is_not_consumed() {
     let db = authority.path("replay.db");
     let db = db.to_str().unwrap();
     let token = authority.sign(&claims());
-    let jwks = authority.jwks();
     let wrong_args = r#"{"argv":["rm","-rf","/"],"cwd":"/","env":{}}"#;
-    let out = run(
-        &[
-            "verify",
-            &token,
-            "--jwks",
-            jwks.to_str().unwrap(),
-            "--issuer",
-            ISSUER,
-            "--audience",
-            AUDIENCE,
-            "--action",
-            "exec",
-            "--resource",
-            "/usr/bin/git",
-            "--args",
-            wrong_args,
-            "--replay-db",
-            db,
-            "--json",
-        ],
-        None,
-    );
+    let out = Call {
+        args: wrong_args.to_string(),
+        ..Call::default()
+    }
+    .verify(&authority, &token, &["--replay-db", db]);
     assert_denied(&out, "scope_mismatch");
-    let args = call_args().to_string();
-    let other_gate = run(
-        &[
-            "verify",
-            &token,
-            "--jwks",
-            jwks.to_str().unwrap(),
-            "--issuer",
-            ISSUER,
-            "--audience",
-            "gate-2",
-            "--action",
-            "exec",
-            "--resource",
-            "/usr/bin/git",
-            "--args",
-            &args,
-            "--replay-db",
-            db,
-            "--json",
-        ],
-        None,
-    );
+    let other_gate = Call {
+        audience: "gate-2".into(),
+        ..Call::default()
+    }
+    .verify(&authority, &token, &["--replay-db", db]);
     assert_denied(&other_gate, "audience_mismatch");
     let mut stranger = claims();
     stranger.sub = "forged".into();
@@ -562,28 +480,10 @@ fn unreachable_replay_store_is_status_unavailable() {
 fn missing_token_is_missing_authorization() {
     let authority = Authority::new();
     assert_denied(&verify(&authority, "", &[]), "missing_authorization");
-    let jwks = authority.jwks();
-    let args = call_args().to_string();
-    let out = run(
-        &[
-            "verify",
-            "-",
-            "--jwks",
-            jwks.to_str().unwrap(),
-            "--issuer",
-            ISSUER,
-            "--audience",
-            AUDIENCE,
-            "--action",
-            "exec",
-            "--resource",
-            "/usr/bin/git",
-            "--args",
-            &args,
-            "--json",
-        ],
-        Some("\n"),
-    );
+    let mut argv = Call::default().argv(&authority, "-");
+    argv.push("--json".into());
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let out = run(&argv, Some("\n"));
     assert_denied(&out, "missing_authorization");
 }
 
@@ -598,50 +498,19 @@ fn usage_errors_exit_64() {
     assert_eq!(status(&run(&["frobnicate"], None)), 64);
     // Invalid --args JSON, and duplicate keys in it.
     for bad in ["{", r#"{"a":1,"a":2}"#] {
-        let jwks = authority.jwks();
-        let out = run(
-            &[
-                "verify",
-                &token,
-                "--jwks",
-                jwks.to_str().unwrap(),
-                "--issuer",
-                ISSUER,
-                "--audience",
-                AUDIENCE,
-                "--action",
-                "exec",
-                "--resource",
-                "/usr/bin/git",
-                "--args",
-                bad,
-                "--json",
-            ],
-            None,
-        );
+        let out = Call {
+            args: bad.to_string(),
+            ..Call::default()
+        }
+        .verify(&authority, &token, &[]);
         assert_eq!(status(&out), 64, "{bad}");
         assert_eq!(stdout_json(&out)["code"], "usage");
     }
     // Unreadable JWKS.
-    let out = run(
-        &[
-            "verify",
-            &token,
-            "--jwks",
-            "/nonexistent/jwks.json",
-            "--issuer",
-            ISSUER,
-            "--audience",
-            AUDIENCE,
-            "--action",
-            "exec",
-            "--resource",
-            "/usr/bin/git",
-            "--args",
-            "{}",
-        ],
-        None,
-    );
+    let mut argv = Call::default().argv(&authority, &token);
+    argv[3] = "/nonexistent/jwks.json".into();
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let out = run(&argv, None);
     assert_eq!(status(&out), 64);
     // Help teaches and succeeds.
     let out = run(&["verify", "--help"], None);

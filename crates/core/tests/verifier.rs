@@ -394,70 +394,59 @@ fn policy_mismatch() {
         .is_permit());
 }
 
-#[test]
-fn environment_binding_both_ways() {
-    let measured = Sha256Digest::of(b"measurement A");
-    let other = Sha256Digest::of(b"measurement B");
+/// A binding holds both ways: a writ bound to `right` permits where the gate has `right`, and
+/// is denied with `code` where the gate has `other` or nothing; an unbound writ is denied
+/// where the gate has `right`.
+fn assert_binding<T>(
+    bind: fn(&mut writ_core::Claims, &T),
+    set: for<'e> fn(&mut Expectation<'e>, &'e T),
+    right: &T,
+    other: &T,
+    code: DenyCode,
+) {
     let mut bound = claims();
-    bound.env = Some(measured);
+    bind(&mut bound, right);
     let bound = signed(&bound);
     let unbound = signed(&claims());
     let args = args();
     let v = verifier();
-    let with_env = |d: &'static Sha256Digest| {
+    let verdict = |writ: &str, value: Option<&T>| {
         let mut e = expectation(&args);
-        e.environment = Some(d);
-        e
+        if let Some(value) = value {
+            set(&mut e, value);
+        }
+        v.verify(writ, &e, NOW, StateChecks::Offline)
     };
-    let measured: &'static Sha256Digest = Box::leak(Box::new(measured));
-    let other: &'static Sha256Digest = Box::leak(Box::new(other));
-    assert!(v
-        .verify(&bound, &with_env(measured), NOW, StateChecks::Offline)
-        .is_permit());
-    for (writ, expect) in [
-        (&bound, with_env(other)),
-        (&bound, expectation(&args)),
-        (&unbound, with_env(measured)),
-    ] {
-        assert_eq!(
-            code(&v.verify(writ, &expect, NOW, StateChecks::Offline)),
-            Some(DenyCode::EnvironmentIntegrityFailure)
-        );
-    }
+    assert!(verdict(&bound, Some(right)).is_permit());
+    assert_eq!(verdict(&bound, Some(other)).deny_code(), Some(code));
+    assert_eq!(verdict(&bound, None).deny_code(), Some(code));
+    assert_eq!(verdict(&unbound, Some(right)).deny_code(), Some(code));
+}
+
+#[test]
+fn environment_binding_both_ways() {
+    assert_binding(
+        |c, d| c.env = Some(*d),
+        |e, d| e.environment = Some(d),
+        &Sha256Digest::of(b"measurement A"),
+        &Sha256Digest::of(b"measurement B"),
+        DenyCode::EnvironmentIntegrityFailure,
+    );
 }
 
 #[test]
 fn runtime_identity_binding_both_ways() {
-    let executor = SigningKey::from_seed(&[0x33; 32]);
-    let impostor = SigningKey::from_seed(&[0x44; 32]);
-    let mut bound = claims();
-    bound.cnf = Some(Confirmation {
-        jkt: executor.kid().clone(),
-    });
-    let bound = signed(&bound);
-    let unbound = signed(&claims());
-    let args = args();
-    let v = verifier();
-    let with_key = |k: &'static SigningKey| {
-        let mut e = expectation(&args);
-        e.executor = Some(k.kid());
-        e
-    };
-    let executor: &'static SigningKey = Box::leak(Box::new(executor));
-    let impostor: &'static SigningKey = Box::leak(Box::new(impostor));
-    assert!(v
-        .verify(&bound, &with_key(executor), NOW, StateChecks::Offline)
-        .is_permit());
-    for (writ, expect) in [
-        (&bound, with_key(impostor)),
-        (&bound, expectation(&args)),
-        (&unbound, with_key(executor)),
-    ] {
-        assert_eq!(
-            code(&v.verify(writ, &expect, NOW, StateChecks::Offline)),
-            Some(DenyCode::RuntimeIdentityMismatch)
-        );
-    }
+    assert_binding(
+        |c, k: &SigningKey| {
+            c.cnf = Some(Confirmation {
+                jkt: k.kid().clone(),
+            })
+        },
+        |e, k| e.executor = Some(k.kid()),
+        &SigningKey::from_seed(&[0x33; 32]),
+        &SigningKey::from_seed(&[0x44; 32]),
+        DenyCode::RuntimeIdentityMismatch,
+    );
 }
 
 /// A root writ that may delegate `repo.test` and `repo.lint` on `git:org/*` to depth 2, and

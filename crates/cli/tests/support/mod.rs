@@ -124,29 +124,62 @@ pub fn claims() -> Claims {
     }
 }
 
-/// `writ verify TOKEN` with the standard expectation plus `extra` flags.
+/// What a `writ verify` run expects: the gate's audience and the action it is about to run.
+pub struct Call {
+    pub audience: String,
+    pub action: String,
+    pub resource: String,
+    pub args: String,
+}
+
+impl Default for Call {
+    fn default() -> Self {
+        Call {
+            audience: AUDIENCE.into(),
+            action: "exec".into(),
+            resource: "/usr/bin/git".into(),
+            args: call_args().to_string(),
+        }
+    }
+}
+
+impl Call {
+    /// The `writ verify` argument vector for `token` (`-` reads standard input).
+    pub fn argv<'a>(&'a self, authority: &'a Authority, token: &'a str) -> Vec<String> {
+        [
+            "verify",
+            token,
+            "--jwks",
+            authority.jwks().to_str().unwrap(),
+            "--issuer",
+            ISSUER,
+            "--audience",
+            &self.audience,
+            "--action",
+            &self.action,
+            "--resource",
+            &self.resource,
+            "--args",
+            &self.args,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+
+    /// Runs `writ verify TOKEN --json` for this call, plus `extra` flags.
+    pub fn verify(&self, authority: &Authority, token: &str, extra: &[&str]) -> Output {
+        let mut argv = self.argv(authority, token);
+        argv.push("--json".into());
+        argv.extend(extra.iter().map(|s| s.to_string()));
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        run(&argv, None)
+    }
+}
+
+/// `writ verify TOKEN --json` with the standard expectation plus `extra` flags.
 pub fn verify(authority: &Authority, token: &str, extra: &[&str]) -> Output {
-    let jwks = authority.jwks();
-    let args = call_args().to_string();
-    let mut argv = vec![
-        "verify",
-        token,
-        "--jwks",
-        jwks.to_str().unwrap(),
-        "--issuer",
-        ISSUER,
-        "--audience",
-        AUDIENCE,
-        "--action",
-        "exec",
-        "--resource",
-        "/usr/bin/git",
-        "--args",
-        &args,
-        "--json",
-    ];
-    argv.extend_from_slice(extra);
-    run(&argv, None)
+    Call::default().verify(authority, token, extra)
 }
 
 /// Asserts a denial with `code`: exit 77, the code on stderr and in the JSON.
