@@ -17,6 +17,40 @@ pub enum StoreError {
     /// A lock around the connection was poisoned by a panic.
     #[error("store lock poisoned")]
     Poisoned,
+    /// The database holds no log yet.
+    #[error("no log in this database (it is created by the first append or `writ serve`)")]
+    NoLog,
+    /// A log already exists; its origin and key are fixed at creation.
+    #[error("a log already exists here with origin `{0}`")]
+    LogExists(String),
+    /// The checkpoint key given is not the log's.
+    #[error("the checkpoint key `{given}` is not this log's `{expected}`")]
+    KeyMismatch {
+        /// The verifier key of the key given.
+        given: String,
+        /// The verifier key the log was created with.
+        expected: String,
+    },
+    /// The log's stored state contradicts itself (see `writ log verify`).
+    #[error("log storage is inconsistent: {0}")]
+    Corrupt(String),
+    /// The log's writer has stopped.
+    #[error("log writer unavailable: {0}")]
+    Writer(String),
+    /// A proof was asked for sizes or indexes the log does not have.
+    #[error(transparent)]
+    Proof(#[from] writ_log::ProofError),
+    /// A checkpoint could not be made or read.
+    #[error(transparent)]
+    Checkpoint(#[from] writ_log::CheckpointError),
+    /// An index past the end of the log.
+    #[error("index {index} is not in a log of size {size}")]
+    OutOfRange {
+        /// The index asked for.
+        index: u64,
+        /// The log size.
+        size: u64,
+    },
 }
 
 impl From<StoreError> for writ_core::StateError {

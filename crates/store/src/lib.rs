@@ -15,4 +15,4 @@ mod error;
 mod sqlite;
 
 pub use error::StoreError;
-pub use sqlite::SqliteReplayStore;
+pub use sqlite::{Audit, AuditFinding, SqliteLog, SqliteReplayStore};

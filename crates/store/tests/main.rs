@@ -1,3 +1,4 @@
 //! writ-store through its public interface.
 
+mod log;
 mod replay;

@@ -1,5 +1,21 @@
 //! SQLite-backed stores.
 
+mod log;
 mod replay;
 
+pub use log::{Audit, AuditFinding, SqliteLog};
 pub use replay::SqliteReplayStore;
+
+use rusqlite::Connection;
+
+use crate::error::StoreError;
+
+/// The pragmas every writ connection runs with: WAL so readers run beside the one writer,
+/// `synchronous=FULL` so a commit is on disk before it is acknowledged, and a bounded wait
+/// for another process's lock.
+pub(crate) fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(())
+}

@@ -2,7 +2,6 @@
 
 use std::path::Path;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use writ_core::{
@@ -29,9 +28,6 @@ CREATE TABLE IF NOT EXISTS revoked_principals (
 ) WITHOUT ROWID;
 ";
 
-/// How long a writer waits for another process's lock before the store reports failure.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// Consumed writ ids and revocations in one SQLite file, safe to share between processes.
 ///
 /// Every consumption is one `BEGIN IMMEDIATE` transaction that reads revocation state and
@@ -53,11 +49,7 @@ impl SqliteReplayStore {
     }
 
     fn setup(conn: Connection) -> Result<Self, StoreError> {
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        // WAL lets readers run beside the one writer; FULL syncs the WAL on every commit, so
-        // an acknowledged consumption survives power loss.
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
+        super::configure(&conn)?;
         let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
         if found > SCHEMA_VERSION {
             return Err(StoreError::SchemaTooNew {

@@ -1,0 +1,4 @@
+//! writ-log through its public interface.
+
+mod checkpoint;
+mod proofs;
