@@ -7,6 +7,8 @@ use crate::exit::Exit;
 pub enum CliError {
     /// Bad arguments or unreadable inputs (exit 64).
     Usage(String),
+    /// A store or service could not be reached (exit 69).
+    Unavailable(String),
     /// A failure inside writ or the machine (exit 70).
     Internal(String),
 }
@@ -16,6 +18,7 @@ impl CliError {
     pub fn exit(&self) -> Exit {
         match self {
             CliError::Usage(_) => Exit::Usage,
+            CliError::Unavailable(_) => Exit::Unavailable,
             CliError::Internal(_) => Exit::Internal,
         }
     }
@@ -24,6 +27,7 @@ impl CliError {
     pub fn code(&self) -> &'static str {
         match self {
             CliError::Usage(_) => "usage",
+            CliError::Unavailable(_) => "unavailable",
             CliError::Internal(_) => "internal",
         }
     }
@@ -31,7 +35,7 @@ impl CliError {
     /// The message.
     pub fn message(&self) -> &str {
         match self {
-            CliError::Usage(m) | CliError::Internal(m) => m,
+            CliError::Usage(m) | CliError::Unavailable(m) | CliError::Internal(m) => m,
         }
     }
 
@@ -45,5 +49,16 @@ impl CliError {
             );
         }
         self.exit()
+    }
+}
+
+impl From<writ_store::StoreError> for CliError {
+    fn from(e: writ_store::StoreError) -> Self {
+        use writ_store::StoreError as S;
+        match e {
+            S::Sqlite(_) | S::Writer(_) | S::Poisoned => CliError::Unavailable(e.to_string()),
+            S::Corrupt(_) => CliError::Internal(e.to_string()),
+            _ => CliError::Usage(e.to_string()),
+        }
     }
 }

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod command;
+mod datadir;
 mod error;
 mod exit;
 mod input;
@@ -38,6 +39,8 @@ enum Commands {
     /// Measure the runtime environment a writ can be bound to.
     #[command(subcommand)]
     Env(command::env::EnvCommand),
+    /// The transparency log: notes, checkpoints, proofs, verification.
+    Log(command::log::LogArgs),
 }
 
 fn main() -> Exit {
@@ -57,5 +60,6 @@ fn main() -> Exit {
         Commands::Keys(cmd) => command::keys::run(cmd),
         Commands::Verify(args) => command::verify::run(*args),
         Commands::Env(cmd) => command::env::run(cmd),
+        Commands::Log(args) => command::log::run(args),
     }
 }

@@ -4,4 +4,5 @@ mod support;
 
 mod env;
 mod keys;
+mod log;
 mod verify;

@@ -1,14 +1,11 @@
 //! `writ keys`: create and inspect Ed25519 keys.
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::fs;
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use serde_json::json;
 use writ_core::{KeySet, SigningKey};
-use zeroize::Zeroize;
 
 use crate::error::CliError;
 use crate::exit::Exit;
@@ -65,11 +62,7 @@ pub fn run(cmd: KeysCommand) -> Exit {
 }
 
 fn generate(args: &GenerateArgs) -> Result<(), CliError> {
-    let mut seed = [0u8; 32];
-    getrandom::getrandom(&mut seed)
-        .map_err(|e| CliError::Internal(format!("no randomness from the operating system: {e}")))?;
-    let key = SigningKey::from_seed(&seed);
-    seed.zeroize();
+    let key = SigningKey::from_seed(&*crate::datadir::random_seed()?);
 
     fs::create_dir_all(&args.out)
         .map_err(|e| CliError::Usage(format!("cannot create `{}`: {e}", args.out.display())))?;
@@ -87,15 +80,15 @@ fn generate(args: &GenerateArgs) -> Result<(), CliError> {
     let pem = key
         .to_pkcs8_pem()
         .map_err(|e| CliError::Internal(format!("cannot encode the key: {e}")))?;
-    write_new(&private, pem.as_bytes(), 0o600)?;
+    crate::datadir::write_new(&private, pem.as_bytes(), 0o600)?;
 
     let public = key.verifying_key();
     let jwk = serde_json::to_string_pretty(&public.to_jwk()).unwrap_or_default() + "\n";
-    write_new(&jwk_path, jwk.as_bytes(), 0o644)?;
+    crate::datadir::write_new(&jwk_path, jwk.as_bytes(), 0o644)?;
     let mut set = KeySet::new();
     set.insert(public)
         .map_err(|e| CliError::Internal(format!("cannot build the JWKS: {e}")))?;
-    write_new(&jwks_path, (set.to_jwks_json() + "\n").as_bytes(), 0o644)?;
+    crate::datadir::write_new(&jwks_path, (set.to_jwks_json() + "\n").as_bytes(), 0o644)?;
 
     if args.json {
         println!(
@@ -117,23 +110,6 @@ fn generate(args: &GenerateArgs) -> Result<(), CliError> {
         println!("JWKS        {}", jwks_path.display());
     }
     Ok(())
-}
-
-/// Creates `path` (never replacing a file) with `mode`, writes `bytes` and syncs them.
-fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CliError> {
-    let err =
-        |e: std::io::Error| CliError::Usage(format!("cannot write `{}`: {e}", path.display()));
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .map_err(err)?;
-    // The umask may have narrowed the mode; make it exactly what was asked.
-    file.set_permissions(fs::Permissions::from_mode(mode))
-        .map_err(err)?;
-    file.write_all(bytes).map_err(err)?;
-    file.sync_all().map_err(err)
 }
 
 fn inspect(args: &InspectArgs) -> Result<(), CliError> {

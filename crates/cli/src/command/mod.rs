@@ -2,4 +2,5 @@
 
 pub mod env;
 pub mod keys;
+pub mod log;
 pub mod verify;

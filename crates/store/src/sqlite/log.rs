@@ -275,7 +275,10 @@ impl SqliteLog {
                 "SELECT idx, data FROM log_entries WHERE idx >= ?1 ORDER BY idx LIMIT ?2",
             )?;
             let rows = stmt.query_map(params![to_sql(from), to_sql(limit)], |r| {
-                Ok((from_sql(r.get(0)?), r.get(1)?))
+                Ok((
+                    from_sql(r.get(0)?),
+                    blob_or_text(r.get_ref(1)?).unwrap_or_default(),
+                ))
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
@@ -616,7 +619,8 @@ fn audit(
     let mut expected = 0u64;
     while let Some(row) = rows.next()? {
         let idx = from_sql(row.get(0)?);
-        let data: Vec<u8> = row.get(1)?;
+        // A tampered row may hold another SQL type; that is a finding, not a failure.
+        let data = blob_or_text(row.get_ref(1)?).unwrap_or_default();
         if idx != expected {
             note(AuditFinding::MissingEntry(expected), &mut finding);
             break;
@@ -695,4 +699,12 @@ fn is_canonical_entry(data: &[u8]) -> bool {
         .and_then(|text| writ_core::canonical::parse_strict(text).ok())
         .and_then(|value| writ_log::canonical_entry(&value).ok())
         .is_some_and(|canonical| canonical == data)
+}
+
+/// The bytes of a BLOB or TEXT value; other SQL types hold no entry.
+fn blob_or_text(value: rusqlite::types::ValueRef<'_>) -> Option<Vec<u8>> {
+    match value {
+        rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => Some(b.to_vec()),
+        _ => None,
+    }
 }

@@ -1,0 +1,488 @@
+//! `writ log`: the transparency log — append notes, read entries, checkpoints and proofs,
+//! and verify it all, offline where an auditor needs it.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+use writ_log::{admin_note, leaf_hash, Checkpoint, NoteSigner, NoteVerifier, Proof};
+use writ_store::SqliteLog;
+
+use crate::datadir::{self, DataDirArgs, CHECKPOINT_KEY_FILE, DATABASE_FILE};
+use crate::error::CliError;
+use crate::exit::Exit;
+use crate::input;
+
+/// Read and check writ's transparency log (RFC 9162 Merkle tree, C2SP checkpoints).
+#[derive(Args)]
+pub struct LogArgs {
+    #[command(flatten)]
+    data: DataDirArgs,
+    #[command(subcommand)]
+    command: LogCommand,
+}
+
+#[derive(Subcommand)]
+enum LogCommand {
+    /// Create the log: its origin and its own checkpoint key are fixed from then on.
+    Init(InitArgs),
+    /// Append an administrator's note: a JSON object with "type":"note" (FILE or - for stdin).
+    ///
+    /// It is stored as its RFC 8785 canonical JSON; the command returns once it is durable,
+    /// with its index. Other entry types are written only by writ itself. Creates the log
+    /// on first use.
+    Append(AppendArgs),
+    /// Print the latest signed checkpoint (a C2SP signed note).
+    Checkpoint(JsonArgs),
+    /// Print the checkpoint verifier key (name+hash+base64), for auditors.
+    Vkey(JsonArgs),
+    /// Print an inclusion proof (--index I [--size N]) or a consistency proof (--from M [--to N]).
+    Prove(ProveArgs),
+    /// Verify a proof file offline; with --checkpoint and --vkey, its root must be the signed one.
+    ///
+    /// Needs no data directory. Exit 0 when the proof holds, 77 with the reason when not.
+    CheckProof(CheckProofArgs),
+    /// Recompute the log from its entries and check every stored hash and checkpoint; with a
+    /// kept --checkpoint, also prove the log extends it. Names the first thing that broke.
+    Verify(VerifyArgs),
+    /// Print the last entries; -f keeps following new ones.
+    Tail(TailArgs),
+    /// Print the entry at an index.
+    Get(GetArgs),
+}
+
+#[derive(Args)]
+struct JsonArgs {
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct InitArgs {
+    /// The log's origin: a unique name, first line of every checkpoint (e.g. writ.example.com/log).
+    #[arg(long, value_name = "NAME")]
+    origin: Option<String>,
+    #[command(flatten)]
+    out: JsonArgs,
+}
+
+#[derive(Args)]
+struct AppendArgs {
+    /// The note: a JSON file, or - for standard input.
+    #[arg(value_name = "FILE")]
+    file: String,
+    #[command(flatten)]
+    out: JsonArgs,
+}
+
+#[derive(Args)]
+struct ProveArgs {
+    /// Inclusion proof of the entry at this index.
+    #[arg(long, value_name = "I", conflicts_with_all = ["from", "to"], required_unless_present = "from")]
+    index: Option<u64>,
+    /// Tree size for the inclusion proof (default: the latest).
+    #[arg(long, value_name = "N", requires = "index")]
+    size: Option<u64>,
+    /// Consistency proof from this tree size.
+    #[arg(long, value_name = "M")]
+    from: Option<u64>,
+    /// Consistency proof to this tree size (default: the latest).
+    #[arg(long, value_name = "N", requires = "from")]
+    to: Option<u64>,
+}
+
+#[derive(Args)]
+struct CheckProofArgs {
+    /// The proof file (JSON), or - for standard input.
+    #[arg(value_name = "FILE")]
+    file: String,
+    /// A signed checkpoint the proof's root must match (repeat for both ends of a
+    /// consistency proof).
+    #[arg(long, value_name = "FILE", requires = "vkey")]
+    checkpoint: Vec<PathBuf>,
+    /// The checkpoint verifier key (name+hash+base64), or a file holding it.
+    #[arg(long, value_name = "KEY", requires = "checkpoint")]
+    vkey: Option<String>,
+    #[command(flatten)]
+    out: JsonArgs,
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// A checkpoint kept from before: the log must be an extension of it.
+    #[arg(long, value_name = "FILE", requires = "vkey")]
+    checkpoint: Option<PathBuf>,
+    /// The verifier key that signed the kept checkpoint (or a file holding it).
+    #[arg(long, value_name = "KEY", requires = "checkpoint")]
+    vkey: Option<String>,
+    #[command(flatten)]
+    out: JsonArgs,
+}
+
+#[derive(Args)]
+struct TailArgs {
+    /// How many of the last entries to print.
+    #[arg(short = 'n', long, default_value_t = 10)]
+    lines: u64,
+    /// Keep printing entries as they are appended.
+    #[arg(short = 'f', long)]
+    follow: bool,
+    #[command(flatten)]
+    out: JsonArgs,
+}
+
+#[derive(Args)]
+struct GetArgs {
+    /// The entry's index.
+    #[arg(long, value_name = "I")]
+    index: u64,
+    #[command(flatten)]
+    out: JsonArgs,
+}
+
+pub fn run(args: LogArgs) -> Exit {
+    let json = match &args.command {
+        LogCommand::Init(a) => a.out.json,
+        LogCommand::Append(a) => a.out.json,
+        LogCommand::Checkpoint(a) | LogCommand::Vkey(a) => a.json,
+        LogCommand::Prove(_) => true,
+        LogCommand::CheckProof(a) => a.out.json,
+        LogCommand::Verify(a) => a.out.json,
+        LogCommand::Tail(a) => a.out.json,
+        LogCommand::Get(a) => a.out.json,
+    };
+    let result = match args.command {
+        LogCommand::Init(a) => init(&args.data, &a),
+        LogCommand::Append(a) => append(&args.data, &a),
+        LogCommand::Checkpoint(a) => checkpoint(&args.data, &a),
+        LogCommand::Vkey(a) => vkey(&args.data, &a),
+        LogCommand::Prove(a) => prove(&args.data, &a),
+        LogCommand::CheckProof(a) => check_proof(&a),
+        LogCommand::Verify(a) => verify(&args.data, &a),
+        LogCommand::Tail(a) => tail(&args.data, &a),
+        LogCommand::Get(a) => get(&args.data, &a),
+    };
+    match result {
+        Ok(exit) => exit,
+        Err(e) => e.report(json),
+    }
+}
+
+fn database(data: &DataDirArgs) -> Result<PathBuf, CliError> {
+    Ok(data.resolve()?.join(DATABASE_FILE))
+}
+
+fn open_reader(data: &DataDirArgs) -> Result<SqliteLog, CliError> {
+    let path = database(data)?;
+    SqliteLog::open(&path).map_err(|e| match e {
+        writ_store::StoreError::NoLog => CliError::Usage(format!(
+            "no log in `{}`: append a note or run `writ log init` first",
+            path.parent().unwrap_or(&path).display()
+        )),
+        e => e.into(),
+    })
+}
+
+/// Creates the data dir, the checkpoint key and the log.
+fn create_log(dir: &Path, origin: Option<&str>) -> Result<SqliteLog, CliError> {
+    datadir::ensure_dir(dir)?;
+    let key_path = dir.join(CHECKPOINT_KEY_FILE);
+    let origin = match origin {
+        Some(o) => o.to_owned(),
+        None => format!("writ.local/log/{}", hex_id(&datadir::random_seed()?[..6])),
+    };
+    let signer = NoteSigner::from_seed(&origin, &*datadir::random_seed()?)
+        .map_err(|e| CliError::Usage(format!("origin `{origin}` cannot name a key: {e}")))?;
+    datadir::write_new(&key_path, signer.to_private_key_text().as_bytes(), 0o600)?;
+    match SqliteLog::create(&dir.join(DATABASE_FILE), &origin, signer) {
+        Ok(log) => Ok(log),
+        Err(e) => {
+            // The key of a log that was never created is of no use to anyone.
+            let _ = std::fs::remove_file(&key_path);
+            Err(e.into())
+        }
+    }
+}
+
+fn hex_id(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn open_writer(dir: &Path) -> Result<SqliteLog, CliError> {
+    let key_path = dir.join(CHECKPOINT_KEY_FILE);
+    let text = input::read_file(&key_path, "checkpoint key")?;
+    let signer = NoteSigner::from_private_key_text(text.trim())
+        .map_err(|e| CliError::Usage(format!("checkpoint key `{}`: {e}", key_path.display())))?;
+    Ok(SqliteLog::open_writer(&dir.join(DATABASE_FILE), signer)?)
+}
+
+fn init(data: &DataDirArgs, args: &InitArgs) -> Result<Exit, CliError> {
+    let dir = data.resolve()?;
+    if dir.join(DATABASE_FILE).exists() {
+        if let Ok(log) = SqliteLog::open(&dir.join(DATABASE_FILE)) {
+            return Err(CliError::Usage(format!(
+                "`{}` already holds the log `{}`; a log's origin and key never change",
+                dir.display(),
+                log.origin()
+            )));
+        }
+    }
+    let log = create_log(&dir, args.origin.as_deref())?;
+    if args.out.json {
+        println!(
+            "{}",
+            json!({"origin": log.origin(), "vkey": log.verifier_key(), "data_dir": dir.display().to_string()})
+        );
+    } else {
+        println!("created log `{}` in {}", log.origin(), dir.display());
+        println!(
+            "checkpoint verifier key (give it to auditors): {}",
+            log.verifier_key()
+        );
+    }
+    Ok(Exit::Success)
+}
+
+fn append(data: &DataDirArgs, args: &AppendArgs) -> Result<Exit, CliError> {
+    let text = if args.file == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .take(1 << 20)
+            .read_to_string(&mut text)
+            .map_err(|e| CliError::Usage(format!("cannot read standard input: {e}")))?;
+        text
+    } else {
+        input::read_file(Path::new(&args.file), "note")?
+    };
+    let value = writ_core::canonical::parse_strict(&text)
+        .map_err(|e| CliError::Usage(format!("note: {e}")))?;
+    let entry = admin_note(&value).map_err(|e| CliError::Usage(e.to_string()))?;
+    let dir = data.resolve()?;
+    let log = if dir.join(CHECKPOINT_KEY_FILE).exists() {
+        open_writer(&dir)?
+    } else {
+        let log = create_log(&dir, None)?;
+        eprintln!("writ: created log `{}` in {}", log.origin(), dir.display());
+        log
+    };
+    let hash = leaf_hash(&entry);
+    let index = log.append(entry)?;
+    if args.out.json {
+        println!("{}", json!({"index": index, "leaf_hash": hash.to_hex()}));
+    } else {
+        println!("{index}");
+    }
+    Ok(Exit::Success)
+}
+
+fn checkpoint(data: &DataDirArgs, args: &JsonArgs) -> Result<Exit, CliError> {
+    let log = open_reader(data)?;
+    let note = log.latest_checkpoint()?;
+    if args.json {
+        let cp = Checkpoint::open(note.as_bytes(), &[log.verifier().clone()])
+            .map_err(|e| CliError::Internal(format!("stored checkpoint: {e}")))?;
+        println!(
+            "{}",
+            json!({"origin": cp.origin, "size": cp.size, "root_hash": cp.root.to_hex(), "note": note})
+        );
+    } else {
+        print!("{note}");
+    }
+    Ok(Exit::Success)
+}
+
+fn vkey(data: &DataDirArgs, args: &JsonArgs) -> Result<Exit, CliError> {
+    let log = open_reader(data)?;
+    if args.json {
+        println!(
+            "{}",
+            json!({"origin": log.origin(), "vkey": log.verifier_key()})
+        );
+    } else {
+        println!("{}", log.verifier_key());
+    }
+    Ok(Exit::Success)
+}
+
+fn prove(data: &DataDirArgs, args: &ProveArgs) -> Result<Exit, CliError> {
+    let log = open_reader(data)?;
+    let proof = match (args.index, args.from) {
+        (Some(index), _) => Proof::Inclusion(log.prove_inclusion(index, args.size)?),
+        (None, Some(from)) => Proof::Consistency(log.prove_consistency(from, args.to)?),
+        (None, None) => return Err(CliError::Usage("give --index or --from".into())),
+    };
+    println!("{}", proof.to_json());
+    Ok(Exit::Success)
+}
+
+/// A verifier key given inline or as a file.
+fn read_vkey(arg: &str) -> Result<NoteVerifier, CliError> {
+    let text = if Path::new(arg).is_file() {
+        input::read_file(Path::new(arg), "verifier key")?
+    } else {
+        arg.to_owned()
+    };
+    NoteVerifier::from_vkey(text.trim()).map_err(|e| CliError::Usage(format!("verifier key: {e}")))
+}
+
+fn read_checkpoint(
+    path: &Path,
+    verifier: &NoteVerifier,
+) -> Result<Result<Checkpoint, String>, CliError> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        CliError::Usage(format!("cannot read checkpoint `{}`: {e}", path.display()))
+    })?;
+    Ok(Checkpoint::open(&bytes, std::slice::from_ref(verifier))
+        .map_err(|e| format!("checkpoint `{}` does not verify: {e}", path.display())))
+}
+
+/// Prints a failed check (stderr, and JSON when asked) and returns "denied".
+fn refuse(json: bool, code: &str, reason: &str) -> Exit {
+    eprintln!("writ: {code}: {reason}");
+    if json {
+        println!(
+            "{}",
+            json!({"valid": false, "code": code, "reason": reason})
+        );
+    }
+    Exit::Denied
+}
+
+fn check_proof(args: &CheckProofArgs) -> Result<Exit, CliError> {
+    let text = if args.file == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .take(1 << 20)
+            .read_to_string(&mut text)
+            .map_err(|e| CliError::Usage(format!("cannot read standard input: {e}")))?;
+        text
+    } else {
+        input::read_file(Path::new(&args.file), "proof")?
+    };
+    let json = args.out.json;
+    let proof = match Proof::from_json(&text) {
+        Ok(p) => p,
+        Err(e) => return Ok(refuse(json, "proof_malformed", &e.to_string())),
+    };
+    if let Err(e) = proof.verify() {
+        return Ok(refuse(json, "proof_invalid", &e.to_string()));
+    }
+    // The (size, root) pairs the proof vouches for; a checkpoint must sign one of them.
+    let ends: Vec<(u64, writ_log::Hash)> = match &proof {
+        Proof::Inclusion(p) => vec![(p.tree_size, p.root_hash)],
+        Proof::Consistency(p) => vec![(p.size1, p.root1), (p.size2, p.root2)],
+    };
+    let mut anchored = Vec::new();
+    if let Some(vkey) = &args.vkey {
+        let verifier = read_vkey(vkey)?;
+        for path in &args.checkpoint {
+            let cp = match read_checkpoint(path, &verifier)? {
+                Ok(cp) => cp,
+                Err(reason) => return Ok(refuse(json, "checkpoint_invalid", &reason)),
+            };
+            if !ends.contains(&(cp.size, cp.root)) {
+                let reason = format!(
+                    "checkpoint `{}` signs size {} with root {}, which this proof does not prove",
+                    path.display(),
+                    cp.size,
+                    cp.root
+                );
+                return Ok(refuse(json, "checkpoint_mismatch", &reason));
+            }
+            anchored.push(json!({"origin": cp.origin, "size": cp.size}));
+        }
+    }
+    let kind = match &proof {
+        Proof::Inclusion(_) => "inclusion",
+        Proof::Consistency(_) => "consistency",
+    };
+    if json {
+        println!(
+            "{}",
+            json!({"valid": true, "type": kind, "checkpoints": anchored})
+        );
+    } else {
+        let suffix = if anchored.is_empty() {
+            String::new()
+        } else {
+            format!(", anchored to {} signed checkpoint(s)", anchored.len())
+        };
+        println!("{kind} proof holds{suffix}");
+    }
+    Ok(Exit::Success)
+}
+
+fn verify(data: &DataDirArgs, args: &VerifyArgs) -> Result<Exit, CliError> {
+    let log = open_reader(data)?;
+    let json = args.out.json;
+    let kept = match (&args.checkpoint, &args.vkey) {
+        (Some(path), Some(vkey)) => match read_checkpoint(path, &read_vkey(vkey)?)? {
+            Ok(cp) => Some(cp),
+            Err(reason) => return Ok(refuse(json, "checkpoint_invalid", &reason)),
+        },
+        _ => None,
+    };
+    let audit = log.audit(kept.as_ref())?;
+    if let Some(finding) = &audit.finding {
+        return Ok(refuse(json, "log_inconsistent", &finding.to_string()));
+    }
+    if json {
+        println!(
+            "{}",
+            json!({"valid": true, "size": audit.size, "root_hash": audit.root.to_hex(), "checkpoints": audit.checkpoints,
+                   "consistent_with": kept.as_ref().map(|k| k.size)})
+        );
+    } else {
+        println!(
+            "log `{}` verifies: {} entries, root {}, {} signed checkpoints checked{}",
+            log.origin(),
+            audit.size,
+            audit.root,
+            audit.checkpoints,
+            kept.map(|k| format!(", consistent with the kept checkpoint of size {}", k.size))
+                .unwrap_or_default()
+        );
+    }
+    Ok(Exit::Success)
+}
+
+fn print_entry(index: u64, bytes: &[u8], json: bool) {
+    let text = String::from_utf8_lossy(bytes);
+    if json {
+        let entry: Value = serde_json::from_str(&text).unwrap_or(Value::String(text.to_string()));
+        println!(
+            "{}",
+            json!({"index": index, "entry": entry, "leaf_hash": leaf_hash(bytes).to_hex()})
+        );
+    } else {
+        println!("{index}\t{text}");
+    }
+}
+
+fn tail(data: &DataDirArgs, args: &TailArgs) -> Result<Exit, CliError> {
+    let log = open_reader(data)?;
+    let size = log.size()?;
+    let mut next = size.saturating_sub(args.lines);
+    loop {
+        for (index, bytes) in log.entries(next, 1000)? {
+            print_entry(index, &bytes, args.out.json);
+            next = index + 1;
+        }
+        if !args.follow {
+            return Ok(Exit::Success);
+        }
+        if log.size()? <= next {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+fn get(data: &DataDirArgs, args: &GetArgs) -> Result<Exit, CliError> {
+    let log = open_reader(data)?;
+    let bytes = log.entry(args.index)?;
+    print_entry(args.index, &bytes, args.out.json);
+    Ok(Exit::Success)
+}
