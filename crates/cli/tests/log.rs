@@ -264,3 +264,26 @@ fn only_notes_are_appended_by_hand() {
         .unwrap()
         .starts_with("PRIVATE+KEY+"));
 }
+
+#[test]
+fn a_crash_between_key_and_database_loses_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let init = log_cmd(
+        &data,
+        &["init", "--origin", "writ.test/crash", "--json"],
+        None,
+    );
+    assert_eq!(status(&init), 0);
+    let vkey = stdout_json(&init)["vkey"].as_str().unwrap().to_string();
+    // As if the process died after writing the key and before creating the log.
+    for file in ["writ.db", "writ.db-wal", "writ.db-shm"] {
+        let _ = std::fs::remove_file(data.join(file));
+    }
+    append_notes(&data, 1);
+    let out = log_cmd(&data, &["vkey"], None);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), vkey);
+    // A second init never replaces the origin or the key.
+    let again = log_cmd(&data, &["init", "--origin", "writ.test/other"], None);
+    assert_eq!(status(&again), 64);
+}

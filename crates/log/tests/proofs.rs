@@ -328,3 +328,29 @@ fn proof_files_round_trip_and_refuse_bad_hashes() {
         Err(ProofError::Format(_))
     ));
 }
+
+#[test]
+fn proofs_read_a_logarithmic_number_of_stored_hashes() {
+    // Sizes up to 2^40 and awkward ones around powers of two: never more than 2·log2(n) + 2
+    // stored hashes, however large the log.
+    let mut sizes = vec![1u64, 2, 3, 1_000_000, 961_984_013, (1 << 40) - 1, 1 << 40];
+    sizes.extend((1..40).flat_map(|b| [(1u64 << b) - 1, 1 << b, (1 << b) + 1]));
+    for size in sizes {
+        let bound = 2 * (64 - size.leading_zeros() as usize) + 2;
+        for index in [0, size / 3, size / 2, size - 1] {
+            let reads = inclusion_plan(index, size).unwrap().nodes().count();
+            assert!(
+                reads <= bound,
+                "inclusion {index} of {size}: {reads} > {bound}"
+            );
+        }
+        for size1 in [1, size / 3 + 1, size / 2 + 1, size] {
+            let reads = consistency_plan(size1, size).unwrap().nodes().count();
+            assert!(
+                reads <= bound,
+                "consistency {size1} -> {size}: {reads} > {bound}"
+            );
+        }
+        assert!(CompactRange::nodes_for(size).len() <= 64);
+    }
+}

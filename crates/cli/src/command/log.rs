@@ -186,37 +186,61 @@ fn open_reader(data: &DataDirArgs) -> Result<SqliteLog, CliError> {
     })
 }
 
-/// Creates the data dir, the checkpoint key and the log.
+/// Creates the data dir, the checkpoint key and the log. The key is written first and kept:
+/// after a crash between the two steps, the next call creates the log with that same key.
 fn create_log(dir: &Path, origin: Option<&str>) -> Result<SqliteLog, CliError> {
     datadir::ensure_dir(dir)?;
     let key_path = dir.join(CHECKPOINT_KEY_FILE);
-    let origin = match origin {
-        Some(o) => o.to_owned(),
-        None => format!("writ.local/log/{}", hex_id(&datadir::random_seed()?[..6])),
-    };
-    let signer = NoteSigner::from_seed(&origin, &*datadir::random_seed()?)
-        .map_err(|e| CliError::Usage(format!("origin `{origin}` cannot name a key: {e}")))?;
-    datadir::write_new(&key_path, signer.to_private_key_text().as_bytes(), 0o600)?;
-    match SqliteLog::create(&dir.join(DATABASE_FILE), &origin, signer) {
-        Ok(log) => Ok(log),
-        Err(e) => {
-            // The key of a log that was never created is of no use to anyone.
-            let _ = std::fs::remove_file(&key_path);
-            Err(e.into())
+    let signer = if key_path.exists() {
+        let signer = read_signer(&key_path)?;
+        if origin.is_some_and(|o| o != signer.name()) {
+            return Err(CliError::Usage(format!(
+                "`{}` is the key of origin `{}`; remove it to start a log with another origin",
+                key_path.display(),
+                signer.name()
+            )));
         }
-    }
+        signer
+    } else {
+        let origin = match origin {
+            Some(o) => o.to_owned(),
+            None => format!("writ.local/log/{}", hex_id(&datadir::random_seed()?[..6])),
+        };
+        let signer = NoteSigner::from_seed(&origin, &*datadir::random_seed()?)
+            .map_err(|e| CliError::Usage(format!("origin `{origin}` cannot name a key: {e}")))?;
+        datadir::write_new(&key_path, signer.to_private_key_text().as_bytes(), 0o600)?;
+        signer
+    };
+    let origin = signer.name().to_owned();
+    Ok(SqliteLog::create(
+        &dir.join(DATABASE_FILE),
+        &origin,
+        signer,
+    )?)
+}
+
+fn read_signer(key_path: &Path) -> Result<NoteSigner, CliError> {
+    let text = input::read_file(key_path, "checkpoint key")?;
+    NoteSigner::from_private_key_text(text.trim())
+        .map_err(|e| CliError::Usage(format!("checkpoint key `{}`: {e}", key_path.display())))
 }
 
 fn hex_id(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn open_writer(dir: &Path) -> Result<SqliteLog, CliError> {
+/// Opens the log for appending, creating it (with the existing key, if any) on first use.
+fn open_or_create_writer(dir: &Path) -> Result<SqliteLog, CliError> {
     let key_path = dir.join(CHECKPOINT_KEY_FILE);
-    let text = input::read_file(&key_path, "checkpoint key")?;
-    let signer = NoteSigner::from_private_key_text(text.trim())
-        .map_err(|e| CliError::Usage(format!("checkpoint key `{}`: {e}", key_path.display())))?;
-    Ok(SqliteLog::open_writer(&dir.join(DATABASE_FILE), signer)?)
+    if key_path.exists() {
+        match SqliteLog::open_writer(&dir.join(DATABASE_FILE), read_signer(&key_path)?) {
+            Err(writ_store::StoreError::NoLog) => {}
+            other => return Ok(other?),
+        }
+    }
+    let log = create_log(dir, None)?;
+    eprintln!("writ: created log `{}` in {}", log.origin(), dir.display());
+    Ok(log)
 }
 
 fn init(data: &DataDirArgs, args: &InitArgs) -> Result<Exit, CliError> {
@@ -261,13 +285,7 @@ fn append(data: &DataDirArgs, args: &AppendArgs) -> Result<Exit, CliError> {
         .map_err(|e| CliError::Usage(format!("note: {e}")))?;
     let entry = admin_note(&value).map_err(|e| CliError::Usage(e.to_string()))?;
     let dir = data.resolve()?;
-    let log = if dir.join(CHECKPOINT_KEY_FILE).exists() {
-        open_writer(&dir)?
-    } else {
-        let log = create_log(&dir, None)?;
-        eprintln!("writ: created log `{}` in {}", log.origin(), dir.display());
-        log
-    };
+    let log = open_or_create_writer(&dir)?;
     let hash = leaf_hash(&entry);
     let index = log.append(entry)?;
     if args.out.json {
