@@ -34,6 +34,9 @@ pub enum StoreError {
     /// The log's stored state contradicts itself (see `writ log verify`).
     #[error("log storage is inconsistent: {0}")]
     Corrupt(String),
+    /// Only the canonical JSON of a typed log entry may be appended.
+    #[error("not a log entry: the canonical JSON of an object with a known `type` is required")]
+    InvalidEntry,
     /// The log's writer has stopped.
     #[error("log writer unavailable: {0}")]
     Writer(String),

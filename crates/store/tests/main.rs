@@ -1,4 +1,5 @@
 //! writ-store through its public interface.
 
+mod crash;
 mod log;
 mod replay;

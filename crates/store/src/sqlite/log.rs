@@ -138,7 +138,17 @@ impl SqliteLog {
         if !path.exists() {
             return Err(StoreError::NoLog);
         }
-        let conn = open_connection(path)?;
+        // Reading never writes: the schema is created only by `create`.
+        let conn = Connection::open(path)?;
+        configure(&conn)?;
+        let has_log: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'log_meta')",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_log {
+            return Err(StoreError::NoLog);
+        }
         let schema: i64 = meta(&conn, "schema")?
             .ok_or(StoreError::NoLog)?
             .parse()
@@ -204,6 +214,10 @@ impl SqliteLog {
     /// Appends one entry (its canonical bytes) and returns its index once it is durable.
     /// Concurrent callers share transactions.
     pub fn append(&self, entry: Vec<u8>) -> Result<u64, StoreError> {
+        // Only what the audit accepts is written, so no caller can make the log unverifiable.
+        if !is_canonical_entry(&entry) {
+            return Err(StoreError::InvalidEntry);
+        }
         let writer = self
             .writer
             .as_ref()
@@ -568,46 +582,21 @@ fn audit(
         }
     };
 
-    // Stored checkpoints, by size: each is checked when the recomputation reaches its size.
-    let mut checkpoints: Vec<(u64, String)> = {
-        let mut stmt = conn.prepare("SELECT size, note FROM log_checkpoints ORDER BY size")?;
-        let rows = stmt.query_map([], |r| Ok((from_sql(r.get(0)?), r.get(1)?)))?;
-        rows.collect::<Result<Vec<_>, _>>()?
+    // Stored checkpoints are streamed by size; each is checked when the recomputation
+    // reaches its size, so memory stays flat however many batches the log had.
+    let mut checkpoint_stmt =
+        conn.prepare("SELECT size, note FROM log_checkpoints ORDER BY size")?;
+    let mut checkpoints = CheckpointCursor {
+        rows: checkpoint_stmt.query([])?,
+        next: None,
+        checked: 0,
+        verifiers: &verifiers,
+        origin,
     };
-    checkpoints.reverse();
-    let checked = checkpoints.len() as u64;
+    checkpoints.advance()?;
     let kept_size = kept.map(|k| k.size);
     let mut kept_root: Option<Hash> = None;
-
-    let check_at = |size: u64,
-                    root: Hash,
-                    checkpoints: &mut Vec<(u64, String)>,
-                    finding: &mut Option<AuditFinding>| {
-        while checkpoints.last().is_some_and(|(s, _)| *s == size) {
-            let Some((s, text)) = checkpoints.pop() else {
-                break;
-            };
-            match Checkpoint::open(text.as_bytes(), &verifiers) {
-                Err(e) => note(
-                    AuditFinding::CheckpointInvalid {
-                        size: s,
-                        reason: e.to_string(),
-                    },
-                    finding,
-                ),
-                Ok(cp) if cp.origin != origin || cp.size != s => note(
-                    AuditFinding::CheckpointInvalid {
-                        size: s,
-                        reason: "origin or size differs from its record".into(),
-                    },
-                    finding,
-                ),
-                Ok(cp) if cp.root != root => note(AuditFinding::CheckpointMismatch(s), finding),
-                Ok(_) => {}
-            }
-        }
-    };
-    check_at(0, range.root(), &mut checkpoints, &mut finding);
+    checkpoints.check_at(0, range.root(), &mut finding)?;
     if kept_size == Some(0) {
         kept_root = Some(range.root());
     }
@@ -645,17 +634,17 @@ fn audit(
             note(AuditFinding::EntryMalformed(idx), &mut finding);
         }
         expected += 1;
-        check_at(expected, range.root(), &mut checkpoints, &mut finding);
+        checkpoints.check_at(expected, range.root(), &mut finding)?;
         if kept_size == Some(expected) {
             kept_root = Some(range.root());
         }
     }
     let size = range.size();
-    if let Some((checkpoint_size, _)) = checkpoints.first() {
+    if let Some(checkpoint_size) = checkpoints.last_size()? {
         // A checkpoint beyond the entries: the largest one left names how many were removed.
         note(
             AuditFinding::Truncated {
-                checkpoint_size: *checkpoint_size,
+                checkpoint_size,
                 entries: size,
             },
             &mut finding,
@@ -687,7 +676,7 @@ fn audit(
     Ok(Audit {
         size,
         root: range.root(),
-        checkpoints: checked,
+        checkpoints: checkpoints.checked,
         finding,
     })
 }
@@ -706,5 +695,65 @@ fn blob_or_text(value: rusqlite::types::ValueRef<'_>) -> Option<Vec<u8>> {
     match value {
         rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => Some(b.to_vec()),
         _ => None,
+    }
+}
+
+/// Stored checkpoints in size order, checked one by one as an audit reaches their sizes.
+struct CheckpointCursor<'a, 'stmt> {
+    rows: rusqlite::Rows<'stmt>,
+    next: Option<(u64, String)>,
+    checked: u64,
+    verifiers: &'a [NoteVerifier],
+    origin: &'a str,
+}
+
+impl CheckpointCursor<'_, '_> {
+    fn advance(&mut self) -> Result<(), StoreError> {
+        self.next = match self.rows.next()? {
+            Some(row) => Some((from_sql(row.get(0)?), row.get(1)?)),
+            None => None,
+        };
+        Ok(())
+    }
+
+    /// Checks every stored checkpoint of `size` against the recomputed `root`.
+    fn check_at(
+        &mut self,
+        size: u64,
+        root: Hash,
+        finding: &mut Option<AuditFinding>,
+    ) -> Result<(), StoreError> {
+        while let Some((s, text)) = self.next.take_if(|(s, _)| *s == size) {
+            self.checked += 1;
+            let found = match Checkpoint::open(text.as_bytes(), self.verifiers) {
+                Err(e) => Some(AuditFinding::CheckpointInvalid {
+                    size: s,
+                    reason: e.to_string(),
+                }),
+                Ok(cp) if cp.origin != self.origin || cp.size != s => {
+                    Some(AuditFinding::CheckpointInvalid {
+                        size: s,
+                        reason: "origin or size differs from its record".into(),
+                    })
+                }
+                Ok(cp) if cp.root != root => Some(AuditFinding::CheckpointMismatch(s)),
+                Ok(_) => None,
+            };
+            if finding.is_none() {
+                *finding = found;
+            }
+            self.advance()?;
+        }
+        Ok(())
+    }
+
+    /// The largest size among the checkpoints not reached, if any.
+    fn last_size(&mut self) -> Result<Option<u64>, StoreError> {
+        let mut last = None;
+        while let Some((s, _)) = self.next.take() {
+            last = Some(s);
+            self.advance()?;
+        }
+        Ok(last)
     }
 }
