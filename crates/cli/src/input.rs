@@ -14,18 +14,32 @@ pub fn read_file(path: &Path, what: &str) -> Result<String, CliError> {
         .map_err(|e| CliError::Usage(format!("cannot read {what} `{}`: {e}", path.display())))
 }
 
+/// Standard input, up to 1 MiB.
+pub fn read_stdin(what: &str) -> Result<String, CliError> {
+    let mut text = String::new();
+    std::io::stdin()
+        .take(1 << 20)
+        .read_to_string(&mut text)
+        .map_err(|e| CliError::Usage(format!("cannot read the {what} from standard input: {e}")))?;
+    Ok(text)
+}
+
+/// A file named on the command line, or standard input for `-`.
+pub fn read_file_or_stdin(arg: &str, what: &str) -> Result<String, CliError> {
+    if arg == "-" {
+        read_stdin(what)
+    } else {
+        read_file(Path::new(arg), what)
+    }
+}
+
 /// The writ argument: the text itself, or `-` for standard input (surrounding whitespace
 /// removed, so a trailing newline does not matter).
 pub fn read_token(arg: &str) -> Result<String, CliError> {
     if arg != "-" {
         return Ok(arg.trim().to_owned());
     }
-    let mut text = String::new();
-    std::io::stdin()
-        .take(1 << 20)
-        .read_to_string(&mut text)
-        .map_err(|e| CliError::Usage(format!("cannot read the writ from standard input: {e}")))?;
-    Ok(text.trim().to_owned())
+    Ok(read_stdin("writ")?.trim().to_owned())
 }
 
 /// JSON given inline, or `@FILE` to read it from a file. Duplicate keys are refused.

@@ -1,7 +1,6 @@
 //! `writ log`: the transparency log — append notes, read entries, checkpoints and proofs,
 //! and verify it all, offline where an auditor needs it.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -271,16 +270,7 @@ fn init(data: &DataDirArgs, args: &InitArgs) -> Result<Exit, CliError> {
 }
 
 fn append(data: &DataDirArgs, args: &AppendArgs) -> Result<Exit, CliError> {
-    let text = if args.file == "-" {
-        let mut text = String::new();
-        std::io::stdin()
-            .take(1 << 20)
-            .read_to_string(&mut text)
-            .map_err(|e| CliError::Usage(format!("cannot read standard input: {e}")))?;
-        text
-    } else {
-        input::read_file(Path::new(&args.file), "note")?
-    };
+    let text = input::read_file_or_stdin(&args.file, "note")?;
     let value = writ_core::canonical::parse_strict(&text)
         .map_err(|e| CliError::Usage(format!("note: {e}")))?;
     let entry = admin_note(&value).map_err(|e| CliError::Usage(e.to_string()))?;
@@ -370,16 +360,7 @@ fn refuse(json: bool, code: &str, reason: &str) -> Exit {
 }
 
 fn check_proof(args: &CheckProofArgs) -> Result<Exit, CliError> {
-    let text = if args.file == "-" {
-        let mut text = String::new();
-        std::io::stdin()
-            .take(1 << 20)
-            .read_to_string(&mut text)
-            .map_err(|e| CliError::Usage(format!("cannot read standard input: {e}")))?;
-        text
-    } else {
-        input::read_file(Path::new(&args.file), "proof")?
-    };
+    let text = input::read_file_or_stdin(&args.file, "proof")?;
     let json = args.out.json;
     let proof = match Proof::from_json(&text) {
         Ok(p) => p,
