@@ -41,6 +41,13 @@ enum Commands {
     Env(command::env::EnvCommand),
     /// The transparency log: notes, checkpoints, proofs, verification.
     Log(command::log::LogArgs),
+    /// Cedar policy sets: validate, run decision cases, print the digest.
+    #[command(subcommand)]
+    Policy(command::policy::PolicyCommand),
+    /// Run the authority (creates its data dir on first start).
+    Serve(command::serve::ServeArgs),
+    /// Register, list and disable principals.
+    Principals(command::principals::PrincipalsArgs),
 }
 
 fn main() -> Exit {
@@ -61,5 +68,8 @@ fn main() -> Exit {
         Commands::Verify(args) => command::verify::run(*args),
         Commands::Env(cmd) => command::env::run(cmd),
         Commands::Log(args) => command::log::run(args),
+        Commands::Policy(cmd) => command::policy::run(cmd),
+        Commands::Serve(args) => command::serve::run(args),
+        Commands::Principals(args) => command::principals::run(args),
     }
 }

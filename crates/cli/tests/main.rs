@@ -5,4 +5,7 @@ mod support;
 mod env;
 mod keys;
 mod log;
+mod policy;
+mod principals;
+mod serve;
 mod verify;

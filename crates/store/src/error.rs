@@ -37,6 +37,12 @@ pub enum StoreError {
     /// Only the canonical JSON of a typed log entry may be appended.
     #[error("not a log entry: the canonical JSON of an object with a known `type` is required")]
     InvalidEntry,
+    /// A principal with this name exists already.
+    #[error("principal `{0}` already exists")]
+    PrincipalExists(String),
+    /// A principal or group name is not acceptable.
+    #[error("invalid name `{0}`: 1 to 128 letters, digits or `._-@:/`")]
+    InvalidName(String),
     /// The log's writer has stopped.
     #[error("log writer unavailable: {0}")]
     Writer(String),

@@ -6,13 +6,18 @@
 //! sharing the file never both consume the last use. The verifier in writ-core decides;
 //! this crate only remembers.
 //!
-//! No cargo features yet (PostgreSQL arrives with the authority).
+//! It also keeps the authority's principals ([`SqlitePrincipals`]: role, groups and the
+//! SHA-256 of each bearer token, never the token) and its transparency log ([`SqliteLog`]).
+//!
+//! No cargo features yet (PostgreSQL arrives with the multi-node authority).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod error;
+mod principals;
 mod sqlite;
 
 pub use error::StoreError;
-pub use sqlite::{Audit, AuditFinding, SqliteLog, SqliteReplayStore};
+pub use principals::{valid_name, Principal, Role};
+pub use sqlite::{Audit, AuditFinding, SqliteLog, SqlitePrincipals, SqliteReplayStore};

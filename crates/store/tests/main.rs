@@ -2,4 +2,5 @@
 
 mod crash;
 mod log;
+mod principals;
 mod replay;

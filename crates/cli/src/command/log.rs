@@ -187,7 +187,7 @@ fn open_reader(data: &DataDirArgs) -> Result<SqliteLog, CliError> {
 
 /// Creates the data dir, the checkpoint key and the log. The key is written first and kept:
 /// after a crash between the two steps, the next call creates the log with that same key.
-fn create_log(dir: &Path, origin: Option<&str>) -> Result<SqliteLog, CliError> {
+pub(crate) fn create_log(dir: &Path, origin: Option<&str>) -> Result<SqliteLog, CliError> {
     datadir::ensure_dir(dir)?;
     let key_path = dir.join(CHECKPOINT_KEY_FILE);
     let signer = if key_path.exists() {
@@ -229,7 +229,7 @@ fn hex_id(bytes: &[u8]) -> String {
 }
 
 /// Opens the log for appending, creating it (with the existing key, if any) on first use.
-fn open_or_create_writer(dir: &Path) -> Result<SqliteLog, CliError> {
+pub(crate) fn open_or_create_writer(dir: &Path) -> Result<SqliteLog, CliError> {
     let key_path = dir.join(CHECKPOINT_KEY_FILE);
     if key_path.exists() {
         match SqliteLog::open_writer(&dir.join(DATABASE_FILE), read_signer(&key_path)?) {

@@ -3,4 +3,7 @@
 pub mod env;
 pub mod keys;
 pub mod log;
+pub mod policy;
+pub mod principals;
+pub mod serve;
 pub mod verify;

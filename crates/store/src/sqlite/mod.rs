@@ -1,9 +1,11 @@
 //! SQLite-backed stores.
 
 mod log;
+mod principals;
 mod replay;
 
 pub use log::{Audit, AuditFinding, SqliteLog};
+pub use principals::SqlitePrincipals;
 pub use replay::SqliteReplayStore;
 
 use rusqlite::Connection;

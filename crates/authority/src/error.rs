@@ -1,0 +1,83 @@
+//! One error type for every handler; internal causes are logged, never sent.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+/// Why a request failed before a decision could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No or an unknown bearer token.
+    #[error("authentication required")]
+    Unauthenticated,
+    /// The caller's role may not do this.
+    #[error("role `{0}` may not do this")]
+    Forbidden(&'static str),
+    /// The body or query is not what the endpoint takes.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// The thing asked for does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A store is unreachable: nothing is issued.
+    #[error("service unavailable")]
+    Unavailable(String),
+    /// A bug or an unexpected failure.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The HTTP status.
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A stable code for the JSON body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthenticated => "unauthenticated",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let message = match &self {
+            ApiError::Unavailable(cause) | ApiError::Internal(cause) => {
+                tracing::error!(code = self.code(), %cause, "request failed");
+                self.to_string()
+            }
+            other => other.to_string(),
+        };
+        (
+            self.status_code(),
+            Json(json!({"error": {"code": self.code(), "message": message}})),
+        )
+            .into_response()
+    }
+}
+
+impl From<writ_store::StoreError> for ApiError {
+    fn from(e: writ_store::StoreError) -> Self {
+        use writ_store::StoreError as S;
+        match e {
+            S::OutOfRange { .. } | S::Proof(_) => ApiError::NotFound(e.to_string()),
+            S::Sqlite(_) | S::Writer(_) | S::Poisoned => ApiError::Unavailable(e.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}

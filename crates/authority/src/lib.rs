@@ -1,0 +1,23 @@
+//! writ-authority owns the service agents ask before they act: it authenticates the caller,
+//! asks the policy, signs a writ, appends the decision to the transparency log and only
+//! then answers.
+//!
+//! [`Authority`] holds the state ([`AuthorityConfig`], the issuer key, principals, policy,
+//! log); [`router`] is the axum `Router` over it, one module per resource under `http/`.
+//! The pipeline itself ([`Authority::authorize`]) is plain code, testable without HTTP. Most
+//! people want `writ serve` instead.
+//!
+//! No cargo features.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+mod authority;
+mod config;
+mod error;
+mod http;
+
+pub use authority::{Authority, AuthorizeRequest, AuthorizeResponse, Outcome};
+pub use config::AuthorityConfig;
+pub use error::ApiError;
+pub use http::router;

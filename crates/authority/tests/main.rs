@@ -1,0 +1,3 @@
+//! The authority through its HTTP interface, in process (`Router::oneshot`).
+
+mod authorize;

@@ -1,0 +1,223 @@
+//! `writ serve` over real HTTP on loopback: scenario 1 of SCENARIOS.md, up to the decision.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+
+use serde_json::{json, Value};
+use writ_core::{Expectation, KeySet, StateChecks, Verdict, Verifier};
+
+use crate::support::*;
+
+/// A running `writ serve` on an ephemeral port; killed on drop.
+struct Server {
+    child: Child,
+    url: String,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = writ_cmd()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            dir.path().join("data").to_str().unwrap(),
+        ])
+        .env("WRIT_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("writ serve says where it listens")
+            .unwrap();
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.trim().to_string();
+        }
+    };
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, url, dir }
+}
+
+fn post(url: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut req = agent.post(url);
+    if let Some(t) = token {
+        req = req.header("Authorization", &format!("Bearer {t}"));
+    }
+    let mut res = req.send_json(body).unwrap();
+    let status = res.status().as_u16();
+    (status, res.body_mut().read_json().unwrap_or(Value::Null))
+}
+
+fn get(url: &str) -> String {
+    ureq::get(url)
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap()
+}
+
+#[test]
+fn first_minute_on_a_laptop() {
+    let server = start();
+    let data = server.dir.path().join("data");
+    let d = data.to_str().unwrap();
+    // The data dir holds what DESIGN.md promises, secrets at 0600.
+    use std::os::unix::fs::PermissionsExt;
+    for secret in ["admin.token", "issuer-key.pem", "log-checkpoint.key"] {
+        assert_eq!(
+            std::fs::metadata(data.join(secret))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600,
+            "{secret}"
+        );
+    }
+    let agent = stdout_json(&run(
+        &[
+            "principals",
+            "add",
+            "build-agent",
+            "--role",
+            "agent",
+            "--json",
+            "--data-dir",
+            d,
+        ],
+        None,
+    ))["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        status(&run(
+            &[
+                "principals",
+                "add",
+                "gate-1",
+                "--role",
+                "executor",
+                "--data-dir",
+                d
+            ],
+            None
+        )),
+        0
+    );
+
+    let ask = |resource: &str, argv: Value| json!({"action": "exec", "resource": resource, "args": {"argv": argv, "cwd": "/work", "env": {}}, "audience": "gate-1"});
+    let authorize = format!("{}/v1/authorize", server.url);
+    let (code, permit) = post(
+        &authorize,
+        Some(&agent),
+        &ask("/usr/bin/git", json!(["git", "status"])),
+    );
+    assert_eq!(code, 200, "{permit}");
+    assert_eq!(permit["decision"], "permit", "{permit}");
+    let (code, deny) = post(
+        &authorize,
+        Some(&agent),
+        &ask("/usr/bin/rm", json!(["rm", "-rf", "./build"])),
+    );
+    assert_eq!(code, 200);
+    assert_eq!(deny["decision"], "deny");
+    assert!(
+        deny["reasons"][0]["policy"]
+            .as_str()
+            .unwrap()
+            .contains("rm"),
+        "{deny}"
+    );
+    let (code, _) = post(
+        &authorize,
+        None,
+        &ask("/usr/bin/git", json!(["git", "status"])),
+    );
+    assert_eq!(code, 401);
+
+    // The writ verifies with the JWKS the server serves.
+    let keys =
+        KeySet::from_jwks_json(&get(&format!("{}/.well-known/jwks.json", server.url))).unwrap();
+    let issuer = format!("http://{}", server.url.trim_start_matches("http://"));
+    let args = json!({"argv": ["git", "status"], "cwd": "/work", "env": {}});
+    let now = writ_core::UnixTime(now());
+    let verdict = Verifier::new(issuer, keys).verify(
+        permit["writ"].as_str().unwrap(),
+        &Expectation::new("gate-1", "exec", "/usr/bin/git", &args),
+        now,
+        StateChecks::Offline,
+    );
+    assert!(matches!(verdict, Verdict::Permit(_)), "{verdict:?}");
+
+    // Both decisions are in the log, with proofs that verify against the served checkpoint.
+    let checkpoint_path = server.dir.path().join("checkpoint");
+    std::fs::write(
+        &checkpoint_path,
+        get(&format!("{}/v1/log/checkpoint", server.url)),
+    )
+    .unwrap();
+    let vkey_path = server.dir.path().join("vkey");
+    std::fs::write(&vkey_path, get(&format!("{}/v1/log/vkey", server.url))).unwrap();
+    for decision in [&permit, &deny] {
+        let index = decision["log_index"].as_u64().unwrap();
+        let proof = get(&format!(
+            "{}/v1/log/proof/inclusion?index={index}",
+            server.url
+        ));
+        let proof_path = server.dir.path().join(format!("proof-{index}.json"));
+        std::fs::write(&proof_path, proof).unwrap();
+        let out = run(
+            &[
+                "log",
+                "check-proof",
+                proof_path.to_str().unwrap(),
+                "--checkpoint",
+                checkpoint_path.to_str().unwrap(),
+                "--vkey",
+                vkey_path.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert_eq!(status(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    // `writ log verify` holds while the server runs.
+    assert_eq!(status(&run(&["log", "verify", "--data-dir", d], None)), 0);
+}
+
+#[test]
+fn plain_http_is_for_loopback_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        &[
+            "serve",
+            "--listen",
+            "0.0.0.0:0",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(status(&out), 64);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
+}

@@ -1,0 +1,8 @@
+//! writ-policy: the example set, decisions, digests, validation.
+
+mod support;
+
+mod cases;
+mod digest;
+mod evaluate;
+mod validate;
