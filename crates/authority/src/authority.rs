@@ -10,9 +10,10 @@ use writ_core::{
 };
 use writ_log::canonical_entry;
 use writ_policy::{Decision, Limits, PolicySet, Reason};
-use writ_store::{Principal, Role, SqliteLog, SqlitePrincipals};
+use writ_store::{Principal, Role, SqliteLog, SqlitePrincipals, SqliteReplayStore};
 
 use crate::config::AuthorityConfig;
+use crate::consume::Consumer;
 use crate::error::ApiError;
 
 /// What an agent asks for. Unknown fields are refused: in particular no body names the
@@ -75,6 +76,16 @@ pub struct AuthorizeResponse {
     pub reasons: Vec<Reason>,
 }
 
+/// The durable stores an authority runs on.
+pub struct Stores {
+    /// Who may call.
+    pub principals: SqlitePrincipals,
+    /// The transparency log, opened for writing.
+    pub log: SqliteLog,
+    /// Consumed writ ids and revocations.
+    pub replay: SqliteReplayStore,
+}
+
 /// The authority's state.
 pub struct Authority {
     config: AuthorityConfig,
@@ -82,6 +93,7 @@ pub struct Authority {
     keys: KeySet,
     principals: SqlitePrincipals,
     log: SqliteLog,
+    consumer: Consumer,
     policy: RwLock<Arc<PolicySet>>,
 }
 
@@ -99,19 +111,24 @@ impl Authority {
     pub fn new(
         config: AuthorityConfig,
         signing_key: SigningKey,
-        principals: SqlitePrincipals,
-        log: SqliteLog,
+        stores: Stores,
         policy: PolicySet,
     ) -> Result<Self, ApiError> {
         let mut keys = KeySet::new();
         // A fresh set cannot already hold the key.
         let _ = keys.insert(signing_key.verifying_key());
+        let Stores {
+            principals,
+            log,
+            replay,
+        } = stores;
         let authority = Self {
             config,
             signing_key,
             keys,
             principals,
             log,
+            consumer: Consumer::new(replay),
             policy: RwLock::new(Arc::new(policy)),
         };
         authority.log_policy()?;
@@ -147,6 +164,19 @@ impl Authority {
     /// The principals.
     pub fn principals(&self) -> &SqlitePrincipals {
         &self.principals
+    }
+
+    /// Consumed ids and revocations.
+    pub fn replay(&self) -> &SqliteReplayStore {
+        self.consumer.store()
+    }
+
+    pub(crate) fn consumer(&self) -> &Consumer {
+        &self.consumer
+    }
+
+    pub(crate) fn signing_key(&self) -> &SigningKey {
+        &self.signing_key
     }
 
     /// The policy set in force.
@@ -369,7 +399,7 @@ impl Authority {
         })
     }
 
-    fn append(&self, entry: &Value) -> Result<u64, ApiError> {
+    pub(crate) fn append(&self, entry: &Value) -> Result<u64, ApiError> {
         let bytes =
             canonical_entry(entry).map_err(|e| ApiError::Internal(format!("log entry: {e}")))?;
         Ok(self.log.append(bytes)?)

@@ -14,10 +14,14 @@
 
 mod authority;
 mod config;
+mod consume;
 mod error;
 mod http;
+mod revoke;
 
-pub use authority::{Authority, AuthorizeRequest, AuthorizeResponse, Outcome};
+pub use authority::{Authority, AuthorizeRequest, AuthorizeResponse, Outcome, Stores};
 pub use config::AuthorityConfig;
+pub use consume::{ConsumeRequest, ConsumeResponse};
 pub use error::ApiError;
 pub use http::router;
+pub use revoke::{RevokeRequest, RevokeResponse};

@@ -9,22 +9,23 @@ use axum::Router;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
-use writ_authority::{router, Authority, AuthorityConfig};
+use writ_authority::{router, Authority, AuthorityConfig, Stores};
 use writ_core::{
     canonical, Expectation, KeySet, Sha256Digest, SigningKey, StateChecks, UnixTime, Verdict,
     Verifier,
 };
 use writ_log::{Checkpoint, NoteSigner, Proof};
-use writ_store::{Role, SqliteLog, SqlitePrincipals};
+use writ_store::{Role, SqliteLog, SqlitePrincipals, SqliteReplayStore};
 
-const ISSUER: &str = "https://writ.test";
+pub const ISSUER: &str = "https://writ.test";
 
-struct Fixture {
+pub struct Fixture {
     _dir: tempfile::TempDir,
-    app: Router,
-    authority: Arc<Authority>,
-    agent: String,
-    executor: String,
+    pub app: Router,
+    pub authority: Arc<Authority>,
+    pub agent: String,
+    pub executor: String,
+    pub admin: String,
 }
 
 fn token(store: &SqlitePrincipals, name: &str, role: Role, groups: &[String]) -> String {
@@ -35,12 +36,14 @@ fn token(store: &SqlitePrincipals, name: &str, role: Role, groups: &[String]) ->
     token
 }
 
-fn fixture() -> Fixture {
+pub fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("writ.db");
     let principals = SqlitePrincipals::open(&db).unwrap();
     let agent = token(&principals, "build-agent", Role::Agent, &[]);
     let executor = token(&principals, "gate-1", Role::Executor, &[]);
+    token(&principals, "gate-2", Role::Executor, &[]);
+    let admin = token(&principals, "admin", Role::Admin, &[]);
     let log = SqliteLog::create(
         &db,
         "writ.test/log",
@@ -53,12 +56,17 @@ fn fixture() -> Fixture {
         writ_policy::EXAMPLE_ENTITIES,
     )
     .unwrap();
+    let replay = SqliteReplayStore::open(&db).unwrap();
+    let stores = Stores {
+        principals,
+        log,
+        replay,
+    };
     let authority = Arc::new(
         Authority::new(
             AuthorityConfig::new(ISSUER),
             SigningKey::from_seed(&[9; 32]),
-            principals,
-            log,
+            stores,
             policy,
         )
         .unwrap(),
@@ -69,10 +77,11 @@ fn fixture() -> Fixture {
         authority,
         agent,
         executor,
+        admin,
     }
 }
 
-async fn call(
+pub async fn call(
     app: &Router,
     method: &str,
     path: &str,
@@ -95,11 +104,11 @@ async fn call(
     (status, value)
 }
 
-fn git_status() -> Value {
+pub fn git_status() -> Value {
     json!({"argv": ["git", "status"], "cwd": "/work", "env": {}})
 }
 
-fn request(action: &str, resource: &str, args: Value) -> String {
+pub fn request(action: &str, resource: &str, args: Value) -> String {
     json!({"action": action, "resource": resource, "args": args, "audience": "gate-1"}).to_string()
 }
 

@@ -28,6 +28,7 @@ mod jws;
 mod keys;
 mod lineage;
 mod pattern;
+mod pop;
 mod state;
 mod time;
 mod verifier;
@@ -39,9 +40,13 @@ pub use deny::{Denial, DenyCode};
 pub use digest::Sha256Digest;
 pub use env::{MeasuredFile, Measurement};
 pub use error::{Error, KeyError, WritError};
-pub use jws::{sign, UnverifiedWrit, MAX_WRIT_LEN, WRIT_TYP};
+pub use jws::{parse_unverified, sign, UnverifiedWrit, MAX_WRIT_LEN, WRIT_TYP};
 pub use keys::{Jwk, KeyId, KeySet, SigningKey, VerifyingKey};
 pub use pattern::Pattern;
+pub use pop::{
+    sign_answer, sign_pop, verify_answer, verify_pop, ConsumeAnswer, PopClaims, CONSUMED_TYP,
+    POP_TYP,
+};
 pub use state::{
     Consumed, MemoryReplayStore, MemoryRevocations, ReplayStore, RevocationState, RevocationStatus,
     RevocationSubject, StateError,

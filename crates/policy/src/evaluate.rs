@@ -250,7 +250,8 @@ impl PolicySet {
             Value::String(canonical::to_canonical_string(&request.args)),
         );
         context.insert(ARGS.into(), request.args.clone());
-        let Value::Object(context) = shape.project(Value::Object(context)) else {
+        let projected = shape.project(Value::Object(context));
+        let Value::Object(context) = &projected else {
             return Err(invalid("context: not a record in the schema".into()));
         };
         let pairs = context
@@ -263,9 +264,25 @@ impl PolicySet {
 
         // Request::new with the schema checks the types of the principal, resource and
         // context against the action's declaration.
-        let cedar_request =
-            cedar::Request::new(principal, action, resource, context, Some(self.schema()))
-                .map_err(|e| invalid(clip(&e.to_string())))?;
+        let cedar_request = cedar::Request::new(
+            principal,
+            action.clone(),
+            resource,
+            context,
+            Some(self.schema()),
+        )
+        .map_err(|e| {
+            // Cedar's request check says only that the context is not valid; its
+            // schema-directed JSON reader says where (used on this path only).
+            let detail = match cedar::Context::from_json_value(
+                projected.clone(),
+                Some((self.schema(), &action)),
+            ) {
+                Err(why) => format!("context: {why}"),
+                Ok(_) => e.to_string(),
+            };
+            invalid(clip(&detail))
+        })?;
         Ok((cedar_request, entities))
     }
 }

@@ -33,12 +33,19 @@
 //! Cedar records are closed and Cedar has no maps, floats or null. So at every record only
 //! the attributes the action's context type declares are kept (a strictly validated policy
 //! cannot read any other), `null` members count as absent, JSON arrays become sets (order and
-//! repeats are lost: match on order through `args_json`), and numbers must be integers that
-//! fit Cedar's `Long` where a declared attribute holds them: a fraction, or a kind that does
-//! not match the declared type, denies the request (`invalid_request`). Numbers beyond ±2^53
-//! anywhere in the arguments or context deny too, as the writ's `args_sha256` could not
-//! bind them exactly. Undeclared values, maps with free keys (such as `writ exec`'s
-//! environment) included, stay readable as text in `context.args_json`.
+//! repeats are lost: match on order through `args_json`), objects become records (Cedar's
+//! `__entity` / `__extn` JSON escapes are plain keys here, never entity references), and
+//! numbers must be integers that fit Cedar's `Long` where a declared attribute holds them: a
+//! fraction (`12.5`, even `1.0`), a missing required attribute, or a kind that does not match
+//! the declared type denies the request (`invalid_request`). Numbers beyond ±2^53 anywhere in
+//! the arguments or context deny too, as the writ's `args_sha256` could not bind them
+//! exactly. Undeclared values, maps with free keys (such as `writ exec`'s environment)
+//! included, stay readable as text in `context.args_json`.
+//!
+//! The entities writ builds (a principal with its `role` and groups, a resource with the
+//! attributes above) are checked against the schema once, when the set is read; a schema
+//! whose types they do not fit is reported by [`PolicySet::validate`], and such requests are
+//! denied.
 //!
 //! No cargo features.
 #![forbid(unsafe_code)]

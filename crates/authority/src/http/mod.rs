@@ -2,6 +2,7 @@
 
 mod auth;
 mod authorize;
+mod consume;
 mod health;
 mod json;
 mod keys;
@@ -21,6 +22,7 @@ const MAX_BODY: usize = 256 * 1024;
 pub fn router(authority: Arc<Authority>) -> Router {
     Router::new()
         .merge(authorize::router())
+        .merge(consume::router())
         .merge(keys::router())
         .merge(log::router())
         .merge(health::router())

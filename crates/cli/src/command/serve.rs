@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use clap::Args;
 use serde::{Deserialize, Serialize};
-use writ_authority::{Authority, AuthorityConfig};
+use writ_authority::{Authority, AuthorityConfig, Stores};
 use writ_core::{KeySet, SigningKey};
-use writ_store::{Role, SqlitePrincipals};
+use writ_store::{Role, SqlitePrincipals, SqliteReplayStore};
 
 use crate::datadir::{self, DataDirArgs, DATABASE_FILE};
 use crate::error::CliError;
@@ -96,12 +96,17 @@ fn serve(args: &ServeArgs) -> Result<(), CliError> {
     let policy = crate::command::policy::load_dir(&dir.join(POLICY_DIR))?;
     let principals = SqlitePrincipals::open(&dir.join(DATABASE_FILE))?;
     let log = crate::command::log::open_or_create_writer(&dir)?;
+    let replay = SqliteReplayStore::open(&dir.join(DATABASE_FILE))?;
+    let stores = Stores {
+        principals,
+        log,
+        replay,
+    };
     let authority = Arc::new(
         Authority::new(
             AuthorityConfig::new(config.issuer.clone()),
             signing_key,
-            principals,
-            log,
+            stores,
             policy,
         )
         .map_err(|e| CliError::Unavailable(format!("cannot log the policy in force: {e}")))?,

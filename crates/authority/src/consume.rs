@@ -1,0 +1,172 @@
+//! Consumption at the authority: full verification, proof of possession, revocation and the
+//! atomic mark in one durable transaction, a `consumption` log entry, and a signed answer.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use writ_core::{
+    parse_unverified, sign_answer, verify_pop, ConsumeAnswer, Denial, DenyCode, Expectation,
+    Sha256Digest, StateChecks, UnixTime, Verdict, Verifier, DEFAULT_SKEW_SECS,
+};
+use writ_store::{Principal, Role, SqliteReplayStore};
+
+use crate::authority::Authority;
+use crate::error::ApiError;
+
+/// What a gate sends to consume one use of a writ.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumeRequest {
+    /// The compact writ.
+    pub writ: String,
+    /// The action the gate is about to run.
+    pub action: String,
+    /// Its resource.
+    pub resource: String,
+    /// Its exact arguments.
+    pub args: Value,
+    /// Digest of the environment the gate measured, when it has an environment spec.
+    #[serde(default)]
+    pub environment_sha256: Option<Sha256Digest>,
+    /// The gate's fresh nonce, echoed in the signed answer.
+    pub nonce: String,
+    /// Proof of possession of the `cnf` key (`writ-pop+jwt`), required when the writ has `cnf`.
+    #[serde(default)]
+    pub pop: Option<String>,
+}
+
+/// The answer: the verdict, and the same verdict signed by the authority.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct ConsumeResponse {
+    /// `permit` or `deny`.
+    pub decision: String,
+    /// The denial code, when denied.
+    pub code: Option<String>,
+    /// Why, when denied.
+    pub reason: Option<String>,
+    /// The signed answer (`writ-consumed+jwt`) a gate must check before it acts.
+    pub answer: String,
+    /// Index of the `consumption` entry in the log.
+    pub log_index: u64,
+}
+
+/// Consumed ids are purged after this many consumptions.
+const PURGE_EVERY: u64 = 256;
+
+pub(crate) struct Consumer {
+    store: SqliteReplayStore,
+    count: AtomicU64,
+}
+
+impl Consumer {
+    pub(crate) fn new(store: SqliteReplayStore) -> Self {
+        Self {
+            store,
+            count: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn store(&self) -> &SqliteReplayStore {
+        &self.store
+    }
+}
+
+impl Authority {
+    /// Consumes one use of a writ for the executor `caller`. Blocking.
+    pub fn consume(
+        &self,
+        caller: &Principal,
+        request: &ConsumeRequest,
+        now: u64,
+    ) -> Result<ConsumeResponse, ApiError> {
+        if caller.role != Role::Executor {
+            return Err(ApiError::Forbidden(caller.role.as_str()));
+        }
+        if request.nonce.is_empty() || request.nonce.len() > 256 {
+            return Err(ApiError::BadRequest(
+                "`nonce` must be 1 to 256 characters".into(),
+            ));
+        }
+        let consumer = self.consumer();
+        if consumer
+            .count
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(PURGE_EVERY)
+        {
+            // Bounded table: ids whose writs expired (plus skew) are forgotten.
+            consumer.store.purge(UnixTime(now))?;
+        }
+        let digest = Sha256Digest::of(request.writ.as_bytes());
+        let unverified = parse_unverified(&request.writ).ok();
+        let jti = unverified.as_ref().map(|w| w.claims().jti.to_string());
+
+        // The executor key is known only by proof: a valid PoP for the writ's `cnf` key.
+        let cnf = unverified.as_ref().and_then(|w| w.claims().cnf.clone());
+        let mut pop_failure: Option<Denial> = None;
+        let executor = match (&cnf, &request.pop) {
+            (Some(cnf), Some(pop)) => {
+                match verify_pop(pop, &cnf.jkt, &digest, UnixTime(now), DEFAULT_SKEW_SECS) {
+                    Ok(_) => Some(cnf.jkt.clone()),
+                    Err(denial) => {
+                        pop_failure = Some(denial);
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        let verifier = Verifier::new(self.config().issuer.clone(), self.keys().clone());
+        let mut expect = Expectation::new(
+            &caller.name,
+            &request.action,
+            &request.resource,
+            &request.args,
+        );
+        expect.environment = request.environment_sha256.as_ref();
+        expect.executor = executor.as_ref();
+        let state = StateChecks::Consume {
+            revocation: consumer.store(),
+            replay: consumer.store(),
+        };
+        let verdict = verifier.verify(&request.writ, &expect, UnixTime(now), state);
+
+        let (decision, code, reason, remaining) = match &verdict {
+            Verdict::Permit(w) => ("permit", None, None, w.remaining_uses()),
+            Verdict::Deny(d) => {
+                let detail = match (&pop_failure, d.code) {
+                    (Some(p), DenyCode::RuntimeIdentityMismatch) => p.detail.to_string(),
+                    _ => d.detail.to_string(),
+                };
+                ("deny", Some(d.code.as_str().to_owned()), Some(detail), None)
+            }
+        };
+        let entry = json!({
+            "type": "consumption",
+            "decision": decision,
+            "code": code,
+            "executor": caller.name,
+            "jti": jti,
+            "writ_sha256": digest.to_hex(),
+            "remaining_uses": remaining,
+            "at": now,
+        });
+        let log_index = self.append(&entry)?;
+        let answer = ConsumeAnswer {
+            decision: decision.to_owned(),
+            code: code.clone(),
+            jti,
+            writ_sha256: digest,
+            nonce: request.nonce.clone(),
+            iat: now,
+            remaining_uses: remaining,
+        };
+        Ok(ConsumeResponse {
+            decision: decision.to_owned(),
+            code,
+            reason,
+            answer: sign_answer(self.signing_key(), &answer),
+            log_index,
+        })
+    }
+}

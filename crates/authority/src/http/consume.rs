@@ -1,0 +1,45 @@
+//! `POST /v1/consume` (executors) and `POST /v1/revocations` (admins).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+
+use super::auth::Caller;
+use super::authorize::now;
+use super::json::StrictJson;
+use crate::authority::Authority;
+use crate::consume::{ConsumeRequest, ConsumeResponse};
+use crate::error::ApiError;
+use crate::revoke::{RevokeRequest, RevokeResponse};
+
+pub fn router() -> Router<Arc<Authority>> {
+    Router::new()
+        .route("/v1/consume", post(consume))
+        .route("/v1/revocations", post(revoke))
+}
+
+async fn consume(
+    State(authority): State<Arc<Authority>>,
+    Caller(caller): Caller,
+    StrictJson(request): StrictJson<ConsumeRequest>,
+) -> Result<Json<ConsumeResponse>, ApiError> {
+    let now = now()?;
+    let response = tokio::task::spawn_blocking(move || authority.consume(&caller, &request, now))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(Json(response))
+}
+
+async fn revoke(
+    State(authority): State<Arc<Authority>>,
+    Caller(caller): Caller,
+    StrictJson(request): StrictJson<RevokeRequest>,
+) -> Result<Json<RevokeResponse>, ApiError> {
+    let now = now()?;
+    let response = tokio::task::spawn_blocking(move || authority.revoke(&caller, &request, now))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(Json(response))
+}
