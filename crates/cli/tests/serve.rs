@@ -221,3 +221,167 @@ fn plain_http_is_for_loopback_only() {
     assert_eq!(status(&out), 64);
     assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
 }
+
+/// Starts `writ serve` on `data` (already initialized or not), returning the child and URL.
+fn start_on(data: &std::path::Path) -> (Child, String) {
+    let mut child = writ_cmd()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ])
+        .env("WRIT_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("writ serve says where it listens")
+            .unwrap();
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.trim().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, url)
+}
+
+#[test]
+fn kill_9_loses_no_decision_that_was_answered() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let d = data.to_str().unwrap();
+    let (mut child, _) = start_on(&data);
+    let _ = child.kill();
+    let _ = child.wait();
+    let agent = stdout_json(&run(
+        &[
+            "principals",
+            "add",
+            "build-agent",
+            "--role",
+            "agent",
+            "--json",
+            "--data-dir",
+            d,
+        ],
+        None,
+    ))["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        status(&run(
+            &[
+                "principals",
+                "add",
+                "gate-1",
+                "--role",
+                "executor",
+                "--data-dir",
+                d
+            ],
+            None
+        )),
+        0
+    );
+    let kept = tmp.path().join("kept.checkpoint");
+    let vkey = tmp.path().join("vkey");
+    std::fs::write(
+        &kept,
+        &run(&["log", "checkpoint", "--data-dir", d], None).stdout,
+    )
+    .unwrap();
+    std::fs::write(&vkey, &run(&["log", "vkey", "--data-dir", d], None).stdout).unwrap();
+
+    let body = json!({"action": "exec", "resource": "/usr/bin/git", "args": {"argv": ["git", "status"], "cwd": "/work", "env": {}}, "audience": "gate-1"});
+    let mut received: Vec<(u64, String)> = Vec::new();
+    for round in 0..4u64 {
+        let (mut child, url) = start_on(&data);
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let clients: Vec<_> = (0..4)
+            .map(|_| {
+                let (url, agent, body, stop) =
+                    (url.clone(), agent.clone(), body.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let agent_http: ureq::Agent = ureq::Agent::config_builder()
+                        .http_status_as_error(false)
+                        .timeout_global(Some(std::time::Duration::from_secs(2)))
+                        .build()
+                        .into();
+                    let mut got = Vec::new();
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let Ok(mut res) = agent_http
+                            .post(format!("{url}/v1/authorize"))
+                            .header("Authorization", &format!("Bearer {agent}"))
+                            .send_json(&body)
+                        else {
+                            break;
+                        };
+                        let Ok(v) = res.body_mut().read_json::<Value>() else {
+                            break;
+                        };
+                        if let Some(writ) = v["writ"].as_str() {
+                            got.push((v["log_index"].as_u64().unwrap(), writ.to_string()));
+                        }
+                    }
+                    got
+                })
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(150 + 70 * round));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for c in clients {
+            received.extend(c.join().unwrap());
+        }
+        // After every kill: the log verifies and extends the checkpoint kept before.
+        let out = run(
+            &[
+                "log",
+                "verify",
+                "--data-dir",
+                d,
+                "--checkpoint",
+                kept.to_str().unwrap(),
+                "--vkey",
+                vkey.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert_eq!(
+            status(&out),
+            0,
+            "round {round}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(received.len() > 10, "clients received writs");
+    // Every writ any client received has its decision in the log.
+    for (index, writ) in &received {
+        let out = run(
+            &[
+                "log",
+                "get",
+                "--index",
+                &index.to_string(),
+                "--json",
+                "--data-dir",
+                d,
+            ],
+            None,
+        );
+        let entry = &stdout_json(&out)["entry"];
+        assert_eq!(entry["type"], "decision");
+        assert_eq!(
+            entry["writ_sha256"],
+            writ_core::Sha256Digest::of(writ.as_bytes()).to_hex()
+        );
+    }
+}
