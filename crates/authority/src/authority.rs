@@ -15,6 +15,7 @@ use writ_store::{Principal, Role, SqliteLog, SqlitePrincipals, SqliteReplayStore
 use crate::config::AuthorityConfig;
 use crate::consume::Consumer;
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 
 /// What an agent asks for. Unknown fields are refused: in particular no body names the
 /// principal, which is always the authenticated caller.
@@ -95,6 +96,7 @@ pub struct Authority {
     log: SqliteLog,
     consumer: Consumer,
     policy: RwLock<Arc<PolicySet>>,
+    metrics: Metrics,
 }
 
 /// A request checked and ready for policy, or the reason it is refused.
@@ -130,6 +132,7 @@ impl Authority {
             log,
             consumer: Consumer::new(replay),
             policy: RwLock::new(Arc::new(policy)),
+            metrics: Metrics::new(),
         };
         authority.log_policy()?;
         Ok(authority)
@@ -173,6 +176,10 @@ impl Authority {
 
     pub(crate) fn consumer(&self) -> &Consumer {
         &self.consumer
+    }
+
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     pub(crate) fn signing_key(&self) -> &SigningKey {

@@ -17,6 +17,7 @@ mod config;
 mod consume;
 mod error;
 mod http;
+mod metrics;
 mod revoke;
 
 pub use authority::{Authority, AuthorizeRequest, AuthorizeResponse, Outcome, Stores};

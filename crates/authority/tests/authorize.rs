@@ -309,3 +309,52 @@ async fn health_and_log_endpoints() {
     assert_eq!(status, StatusCode::OK);
     assert!(vkey.as_str().unwrap().starts_with("writ.test/log+"));
 }
+
+#[tokio::test]
+async fn metrics_count_decisions_denials_and_unauthenticated_calls() {
+    let f = fixture();
+    call(
+        &f.app,
+        "POST",
+        "/v1/authorize",
+        Some(&f.agent),
+        Some(request("exec", "/usr/bin/git", git_status())),
+    )
+    .await;
+    let rm = json!({"argv": ["rm", "-rf", "./build"], "cwd": "/work", "env": {}});
+    call(
+        &f.app,
+        "POST",
+        "/v1/authorize",
+        Some(&f.agent),
+        Some(request("exec", "/usr/bin/rm", rm)),
+    )
+    .await;
+    call(
+        &f.app,
+        "POST",
+        "/v1/authorize",
+        None,
+        Some(request("exec", "/usr/bin/git", git_status())),
+    )
+    .await;
+    let (status, text) = call(&f.app, "GET", "/metrics", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let text = text.as_str().unwrap().to_string();
+    for line in [
+        r#"writ_decisions_total{endpoint="authorize",decision="permit"} 1"#,
+        r#"writ_decisions_total{endpoint="authorize",decision="deny"} 1"#,
+        r#"writ_denials_total{endpoint="authorize",code="forbid"} 1"#,
+        "writ_unauthenticated_total 1",
+        "writ_log_size 3",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing `{line}` in:\n{text}"
+        );
+    }
+    assert!(
+        text.contains("writ_request_duration_seconds_count{endpoint=\"authorize\"} 2"),
+        "{text}"
+    );
+}

@@ -28,17 +28,19 @@ impl FromRequestParts<Arc<Authority>> for Caller {
             .filter(|t| !t.is_empty());
         let Some(token) = token else {
             tracing::warn!(path = %parts.uri.path(), "unauthenticated request: no bearer token");
+            authority.metrics().unauthenticated();
             return Err(ApiError::Unauthenticated);
         };
-        let authority = authority.clone();
+        let task = authority.clone();
         let token = token.to_owned();
-        let found = tokio::task::spawn_blocking(move || authority.authenticate(&token))
+        let found = tokio::task::spawn_blocking(move || task.authenticate(&token))
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))??;
         match found {
             Some(principal) => Ok(Caller(principal)),
             None => {
                 tracing::warn!(path = %parts.uri.path(), "unauthenticated request: unknown or disabled token");
+                authority.metrics().unauthenticated();
                 Err(ApiError::Unauthenticated)
             }
         }

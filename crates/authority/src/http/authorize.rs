@@ -21,9 +21,21 @@ async fn authorize(
     StrictJson(request): StrictJson<AuthorizeRequest>,
 ) -> Result<Json<AuthorizeResponse>, ApiError> {
     let now = now()?;
-    let response = tokio::task::spawn_blocking(move || authority.authorize(&caller, &request, now))
+    let started = std::time::Instant::now();
+    let task = authority.clone();
+    let response = tokio::task::spawn_blocking(move || task.authorize(&caller, &request, now))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let decision = match response.decision {
+        crate::authority::Outcome::Permit => "permit",
+        crate::authority::Outcome::Deny => "deny",
+    };
+    authority.metrics().decision(
+        "authorize",
+        decision,
+        response.reasons.iter().map(|r| r.code()),
+        started.elapsed().as_secs_f64(),
+    );
     Ok(Json(response))
 }
 

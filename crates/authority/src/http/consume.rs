@@ -26,9 +26,17 @@ async fn consume(
     StrictJson(request): StrictJson<ConsumeRequest>,
 ) -> Result<Json<ConsumeResponse>, ApiError> {
     let now = now()?;
-    let response = tokio::task::spawn_blocking(move || authority.consume(&caller, &request, now))
+    let started = std::time::Instant::now();
+    let task = authority.clone();
+    let response = tokio::task::spawn_blocking(move || task.consume(&caller, &request, now))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
+    authority.metrics().decision(
+        "consume",
+        &response.decision,
+        response.code.as_deref(),
+        started.elapsed().as_secs_f64(),
+    );
     Ok(Json(response))
 }
 

@@ -14,6 +14,7 @@ pub fn router() -> Router<Arc<Authority>> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
 }
 
 async fn healthz() -> Json<Value> {
@@ -25,4 +26,20 @@ async fn readyz(State(authority): State<Arc<Authority>>) -> Result<Json<Value>, 
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
     Ok(Json(json!({"status": "ready", "log_size": size})))
+}
+
+async fn metrics(
+    State(authority): State<Arc<Authority>>,
+) -> Result<impl axum::response::IntoResponse, ApiError> {
+    let task = authority.clone();
+    let size = tokio::task::spawn_blocking(move || task.log().size())
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        authority.metrics().render(size),
+    ))
 }
