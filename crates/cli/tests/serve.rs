@@ -385,3 +385,105 @@ fn kill_9_loses_no_decision_that_was_answered() {
         );
     }
 }
+
+/// Whether PyJWT is importable here; `.ci/run` installs it, so CI always runs the test below.
+fn pyjwt_available() -> bool {
+    std::process::Command::new("python3")
+        .args(["-c", "import jwt, cryptography"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn a_served_writ_verifies_with_pyjwt_and_the_served_jwks() {
+    if !pyjwt_available() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have PyJWT (installed by .ci/run)"
+        );
+        eprintln!("PyJWT is not installed here: `pip install pyjwt cryptography` to run this test");
+        return;
+    }
+    let server = start();
+    let data = server.dir.path().join("data");
+    let d = data.to_str().unwrap();
+    let agent = stdout_json(&run(
+        &[
+            "principals",
+            "add",
+            "build-agent",
+            "--role",
+            "agent",
+            "--json",
+            "--data-dir",
+            d,
+        ],
+        None,
+    ))["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        status(&run(
+            &[
+                "principals",
+                "add",
+                "gate-1",
+                "--role",
+                "executor",
+                "--data-dir",
+                d
+            ],
+            None
+        )),
+        0
+    );
+    let body = json!({"action": "exec", "resource": "/usr/bin/git", "args": {"argv": ["git", "status"], "cwd": "/work", "env": {}}, "audience": "gate-1"});
+    let (_, permit) = post(&format!("{}/v1/authorize", server.url), Some(&agent), &body);
+    let writ_file = server.dir.path().join("writ");
+    std::fs::write(&writ_file, permit["writ"].as_str().unwrap()).unwrap();
+    let jwks_file = server.dir.path().join("jwks.json");
+    std::fs::write(
+        &jwks_file,
+        get(&format!("{}/.well-known/jwks.json", server.url)),
+    )
+    .unwrap();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../testdata/interop/verify_served_writ.py"
+    );
+    let out = std::process::Command::new("python3")
+        .args([
+            script,
+            writ_file.to_str().unwrap(),
+            jwks_file.to_str().unwrap(),
+            &server.url,
+            "gate-1",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let claims: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(claims["sub"], "build-agent");
+    assert_eq!(claims["jti"], permit["jti"]);
+    // A tampered writ fails in PyJWT too.
+    let mut tampered = permit["writ"].as_str().unwrap().to_string();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    std::fs::write(&writ_file, tampered).unwrap();
+    let out = std::process::Command::new("python3")
+        .args([
+            script,
+            writ_file.to_str().unwrap(),
+            jwks_file.to_str().unwrap(),
+            &server.url,
+            "gate-1",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
