@@ -24,33 +24,40 @@ impl Drop for Server {
 
 fn start() -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = writ_cmd()
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            dir.path().join("data").to_str().unwrap(),
-        ])
-        .env("WRIT_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("writ serve says where it listens")
-            .unwrap();
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.trim().to_string();
-        }
-    };
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    let (child, url) = start_on(&dir.path().join("data"));
     Server { child, url, dir }
+}
+
+/// Registers `build-agent` and `gate-1` in `data`; returns the agent's token.
+fn register_agent_and_gate(data: &str) -> String {
+    let out = run(
+        &[
+            "principals",
+            "add",
+            "build-agent",
+            "--role",
+            "agent",
+            "--json",
+            "--data-dir",
+            data,
+        ],
+        None,
+    );
+    let token = stdout_json(&out)["token"].as_str().unwrap().to_string();
+    let gate = run(
+        &[
+            "principals",
+            "add",
+            "gate-1",
+            "--role",
+            "executor",
+            "--data-dir",
+            data,
+        ],
+        None,
+    );
+    assert_eq!(status(&gate), 0);
+    token
 }
 
 fn post(url: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
@@ -94,37 +101,7 @@ fn first_minute_on_a_laptop() {
             "{secret}"
         );
     }
-    let agent = stdout_json(&run(
-        &[
-            "principals",
-            "add",
-            "build-agent",
-            "--role",
-            "agent",
-            "--json",
-            "--data-dir",
-            d,
-        ],
-        None,
-    ))["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert_eq!(
-        status(&run(
-            &[
-                "principals",
-                "add",
-                "gate-1",
-                "--role",
-                "executor",
-                "--data-dir",
-                d
-            ],
-            None
-        )),
-        0
-    );
+    let agent = register_agent_and_gate(d);
 
     let ask = |resource: &str, argv: Value| json!({"action": "exec", "resource": resource, "args": {"argv": argv, "cwd": "/work", "env": {}}, "audience": "gate-1"});
     let authorize = format!("{}/v1/authorize", server.url);
@@ -259,37 +236,7 @@ fn kill_9_loses_no_decision_that_was_answered() {
     let (mut child, _) = start_on(&data);
     let _ = child.kill();
     let _ = child.wait();
-    let agent = stdout_json(&run(
-        &[
-            "principals",
-            "add",
-            "build-agent",
-            "--role",
-            "agent",
-            "--json",
-            "--data-dir",
-            d,
-        ],
-        None,
-    ))["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert_eq!(
-        status(&run(
-            &[
-                "principals",
-                "add",
-                "gate-1",
-                "--role",
-                "executor",
-                "--data-dir",
-                d
-            ],
-            None
-        )),
-        0
-    );
+    let agent = register_agent_and_gate(d);
     let kept = tmp.path().join("kept.checkpoint");
     let vkey = tmp.path().join("vkey");
     std::fs::write(
@@ -407,37 +354,7 @@ fn a_served_writ_verifies_with_pyjwt_and_the_served_jwks() {
     let server = start();
     let data = server.dir.path().join("data");
     let d = data.to_str().unwrap();
-    let agent = stdout_json(&run(
-        &[
-            "principals",
-            "add",
-            "build-agent",
-            "--role",
-            "agent",
-            "--json",
-            "--data-dir",
-            d,
-        ],
-        None,
-    ))["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert_eq!(
-        status(&run(
-            &[
-                "principals",
-                "add",
-                "gate-1",
-                "--role",
-                "executor",
-                "--data-dir",
-                d
-            ],
-            None
-        )),
-        0
-    );
+    let agent = register_agent_and_gate(d);
     let body = json!({"action": "exec", "resource": "/usr/bin/git", "args": {"argv": ["git", "status"], "cwd": "/work", "env": {}}, "audience": "gate-1"});
     let (_, permit) = post(&format!("{}/v1/authorize", server.url), Some(&agent), &body);
     let writ_file = server.dir.path().join("writ");
