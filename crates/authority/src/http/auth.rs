@@ -33,9 +33,7 @@ impl FromRequestParts<Arc<Authority>> for Caller {
         };
         let task = authority.clone();
         let token = token.to_owned();
-        let found = tokio::task::spawn_blocking(move || task.authenticate(&token))
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))??;
+        let found = super::blocking(move || task.authenticate(&token)).await?;
         match found {
             Some(principal) => Ok(Caller(principal)),
             None => {

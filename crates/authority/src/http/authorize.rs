@@ -23,9 +23,7 @@ async fn authorize(
     let now = now()?;
     let started = std::time::Instant::now();
     let task = authority.clone();
-    let response = tokio::task::spawn_blocking(move || task.authorize(&caller, &request, now))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let response = super::blocking(move || task.authorize(&caller, &request, now)).await?;
     let decision = match response.decision {
         crate::authority::Outcome::Permit => "permit",
         crate::authority::Outcome::Deny => "deny",

@@ -28,9 +28,7 @@ async fn consume(
     let now = now()?;
     let started = std::time::Instant::now();
     let task = authority.clone();
-    let response = tokio::task::spawn_blocking(move || task.consume(&caller, &request, now))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let response = super::blocking(move || task.consume(&caller, &request, now)).await?;
     authority.metrics().decision(
         "consume",
         &response.decision,
@@ -46,8 +44,6 @@ async fn revoke(
     StrictJson(request): StrictJson<RevokeRequest>,
 ) -> Result<Json<RevokeResponse>, ApiError> {
     let now = now()?;
-    let response = tokio::task::spawn_blocking(move || authority.revoke(&caller, &request, now))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let response = super::blocking(move || authority.revoke(&caller, &request, now)).await?;
     Ok(Json(response))
 }

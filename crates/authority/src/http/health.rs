@@ -22,9 +22,7 @@ async fn healthz() -> Json<Value> {
 }
 
 async fn readyz(State(authority): State<Arc<Authority>>) -> Result<Json<Value>, ApiError> {
-    let size = tokio::task::spawn_blocking(move || authority.log().size())
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let size = super::blocking(move || Ok(authority.log().size()?)).await?;
     Ok(Json(json!({"status": "ready", "log_size": size})))
 }
 
@@ -32,9 +30,7 @@ async fn metrics(
     State(authority): State<Arc<Authority>>,
 ) -> Result<impl axum::response::IntoResponse, ApiError> {
     let task = authority.clone();
-    let size = tokio::task::spawn_blocking(move || task.log().size())
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let size = super::blocking(move || Ok(task.log().size()?)).await?;
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,

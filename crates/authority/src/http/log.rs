@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use writ_log::Proof;
 
+use super::blocking;
 use crate::authority::Authority;
 use crate::error::ApiError;
 
@@ -25,14 +26,6 @@ pub fn router() -> Router<Arc<Authority>> {
         .route("/v1/log/proof/inclusion", get(inclusion))
         .route("/v1/log/proof/consistency", get(consistency))
         .route("/v1/log/entries", get(entries))
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
 }
 
 async fn checkpoint(
