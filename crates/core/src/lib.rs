@@ -29,6 +29,7 @@ mod keys;
 mod lineage;
 mod pattern;
 mod pop;
+mod receipt;
 mod state;
 mod time;
 mod verifier;
@@ -47,6 +48,7 @@ pub use pop::{
     sign_answer, sign_pop, verify_answer, verify_pop, ConsumeAnswer, PopClaims, CONSUMED_TYP,
     POP_TYP,
 };
+pub use receipt::{sign_receipt, verify_receipt, Receipt, ReceiptError, RECEIPT_TYP};
 pub use state::{
     Consumed, MemoryReplayStore, MemoryRevocations, ReplayStore, RevocationState, RevocationStatus,
     RevocationSubject, StateError,

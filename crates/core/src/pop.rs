@@ -73,7 +73,7 @@ struct AnswerHeader {
     kid: String,
 }
 
-fn compact(header: &[u8], payload: &[u8], key: &SigningKey) -> String {
+pub(crate) fn compact(header: &[u8], payload: &[u8], key: &SigningKey) -> String {
     let mut out = URL_SAFE_NO_PAD.encode(header);
     out.push('.');
     URL_SAFE_NO_PAD.encode_string(payload, &mut out);
@@ -84,14 +84,14 @@ fn compact(header: &[u8], payload: &[u8], key: &SigningKey) -> String {
 }
 
 /// The decoded parts of a compact JWS and its signing input.
-struct Parts<'a> {
-    header: Vec<u8>,
-    payload: Vec<u8>,
-    signature: [u8; 64],
-    input: &'a [u8],
+pub(crate) struct Parts<'a> {
+    pub(crate) header: Vec<u8>,
+    pub(crate) payload: Vec<u8>,
+    pub(crate) signature: [u8; 64],
+    pub(crate) input: &'a [u8],
 }
 
-fn split(token: &str) -> Option<Parts<'_>> {
+pub(crate) fn split(token: &str) -> Option<Parts<'_>> {
     if token.len() > MAX_LEN {
         return None;
     }

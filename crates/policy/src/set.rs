@@ -197,6 +197,11 @@ impl PolicySet {
         &self.policies_text
     }
 
+    /// The entities, as the JSON the digest covers.
+    pub fn entities_json(&self) -> &Value {
+        &self.entities_json
+    }
+
     /// Validates the policies against the schema with Cedar's strict validator, and checks
     /// writ's own rules: every policy has an `@id`; a permit's annotations are well formed;
     /// permit-only annotations on a forbid (ignored) are warned about; the schema declares

@@ -37,6 +37,12 @@ pub enum StoreError {
     /// Only the canonical JSON of a typed log entry may be appended.
     #[error("not a log entry: the canonical JSON of an object with a known `type` is required")]
     InvalidEntry,
+    /// A retired policy digest cannot be put in force again.
+    #[error("policy set `{0}` is retired")]
+    Retired(String),
+    /// The policy set in force cannot be retired; apply another one first.
+    #[error("policy set `{0}` is in force: apply another policy set before retiring it")]
+    InForce(String),
     /// A principal with this name exists already.
     #[error("principal `{0}` already exists")]
     PrincipalExists(String),

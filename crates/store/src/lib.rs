@@ -7,7 +7,8 @@
 //! this crate only remembers.
 //!
 //! It also keeps the authority's principals ([`SqlitePrincipals`]: role, groups and the
-//! SHA-256 of each bearer token, never the token) and its transparency log ([`SqliteLog`]).
+//! SHA-256 of each bearer token, never the token), its transparency log ([`SqliteLog`]), its
+//! signing keys ([`SqliteSigningKeys`]) and the policy sets it applied ([`SqlitePolicies`]).
 //!
 //! No cargo features yet (PostgreSQL arrives with the multi-node authority).
 #![forbid(unsafe_code)]
@@ -20,4 +21,7 @@ mod sqlite;
 
 pub use error::StoreError;
 pub use principals::{valid_name, Principal, Role};
-pub use sqlite::{Audit, AuditFinding, SqliteLog, SqlitePrincipals, SqliteReplayStore};
+pub use sqlite::{
+    Audit, AuditFinding, PolicyTexts, SqliteLog, SqlitePolicies, SqlitePrincipals,
+    SqliteReplayStore, SqliteSigningKeys, StoredKey,
+};

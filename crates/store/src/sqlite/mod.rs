@@ -1,10 +1,14 @@
 //! SQLite-backed stores.
 
+mod keys;
 mod log;
+mod policies;
 mod principals;
 mod replay;
 
+pub use keys::{SqliteSigningKeys, StoredKey};
 pub use log::{Audit, AuditFinding, SqliteLog};
+pub use policies::{PolicyTexts, SqlitePolicies};
 pub use principals::SqlitePrincipals;
 pub use replay::SqliteReplayStore;
 
