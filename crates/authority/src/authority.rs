@@ -1,6 +1,6 @@
 //! The issuance pipeline: authenticate → validate → decide → sign → log durably → answer.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -10,16 +10,20 @@ use writ_core::{
 };
 use writ_log::canonical_entry;
 use writ_policy::{Decision, Limits, PolicySet, Reason};
-use writ_store::{Principal, Role, SqliteLog, SqlitePrincipals, SqliteReplayStore};
+use writ_store::{
+    PolicyTexts, Principal, Role, SqliteLog, SqlitePolicies, SqlitePrincipals, SqliteReplayStore,
+    SqliteSigningKeys,
+};
 
 use crate::config::AuthorityConfig;
 use crate::consume::Consumer;
 use crate::error::ApiError;
+use crate::keyring::KeyRing;
 use crate::metrics::Metrics;
 
 /// What an agent asks for. Unknown fields are refused: in particular no body names the
 /// principal, which is always the authenticated caller.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthorizeRequest {
     /// The action (e.g. `exec`, `tools/call`).
@@ -27,17 +31,21 @@ pub struct AuthorizeRequest {
     /// The resource (e.g. an executable's canonical path).
     pub resource: String,
     /// The exact arguments.
+    #[schema(value_type = Object)]
     pub args: Value,
     /// The registered executor that will run it (`aud`).
     pub audience: String,
     /// Extra context for policy.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub context: Option<Value>,
     /// The runtime environment measurement to bind (`env`).
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub environment: Option<Measurement>,
     /// The executor's public key to bind (`cnf`).
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub executor_key: Option<Jwk>,
     /// Why.
     #[serde(default)]
@@ -48,7 +56,7 @@ pub struct AuthorizeRequest {
 }
 
 /// The decision returned to the caller.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     /// A writ was issued.
@@ -58,7 +66,7 @@ pub enum Outcome {
 }
 
 /// The answer to an authorize request; `log_index` is the decision's entry in the log.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuthorizeResponse {
     /// Permit or deny.
     pub decision: Outcome,
@@ -74,6 +82,7 @@ pub struct AuthorizeResponse {
     /// Index of the decision entry in the transparency log.
     pub log_index: u64,
     /// Why, on deny: the forbid policies that matched, no permit, or the request error.
+    #[schema(value_type = Vec<Object>)]
     pub reasons: Vec<Reason>,
 }
 
@@ -85,17 +94,26 @@ pub struct Stores {
     pub log: SqliteLog,
     /// Consumed writ ids and revocations.
     pub replay: SqliteReplayStore,
+    /// The writ-signing keys, current and past.
+    pub keys: SqliteSigningKeys,
+    /// The policy sets applied, the one in force, and retired digests.
+    pub policies: SqlitePolicies,
 }
 
 /// The authority's state.
 pub struct Authority {
     config: AuthorityConfig,
-    signing_key: SigningKey,
-    keys: KeySet,
+    ring: RwLock<Arc<KeyRing>>,
+    key_store: SqliteSigningKeys,
     principals: SqlitePrincipals,
     log: SqliteLog,
     consumer: Consumer,
     policy: RwLock<Arc<PolicySet>>,
+    policy_store: SqlitePolicies,
+    retired: RwLock<Arc<Vec<Sha256Digest>>>,
+    /// Serializes administrative changes (policy, keys) so each is stored, logged and put in
+    /// force as one step.
+    admin: Mutex<()>,
     metrics: Metrics,
 }
 
@@ -107,46 +125,78 @@ struct Checked {
 }
 
 impl Authority {
-    /// An authority over its stores. `signing_key` signs writs; the log has its own key.
-    /// The policy set in force is logged first (a `policy` entry with its digest and full
-    /// text), so every decision after it can be replayed.
+    /// An authority over its stores.
+    ///
+    /// `first_key` signs when the key store is empty (a new data dir); after that the stored
+    /// keys rule. `initial_policy` is put in force when no policy set was ever applied; after
+    /// that the one last applied (`PUT /v1/policy`) rules. Either way the policy set in force
+    /// is logged first (a `policy` entry with its digest and full text), so every decision
+    /// after it can be replayed.
     pub fn new(
         config: AuthorityConfig,
-        signing_key: SigningKey,
+        first_key: SigningKey,
         stores: Stores,
-        policy: PolicySet,
+        initial_policy: PolicySet,
     ) -> Result<Self, ApiError> {
-        let mut keys = KeySet::new();
-        // A fresh set cannot already hold the key.
-        let _ = keys.insert(signing_key.verifying_key());
         let Stores {
             principals,
             log,
             replay,
+            keys: key_store,
+            policies: policy_store,
         } = stores;
+        let mut fresh_key = None;
+        if key_store.list()?.is_empty() {
+            key_store.add(&first_key, 0, 0)?;
+            fresh_key = Some(first_key.kid().clone());
+        }
+        let policy = match policy_store.in_force()? {
+            Some((digest, texts)) => {
+                let set = PolicySet::from_texts(&texts.schema, &texts.policies, &texts.entities)
+                    .map_err(|e| {
+                        ApiError::Internal(format!("the stored policy set `{digest}`: {e}"))
+                    })?;
+                if set.digest() != digest {
+                    return Err(ApiError::Internal(format!(
+                        "the stored policy set `{digest}` now digests to `{}`",
+                        set.digest()
+                    )));
+                }
+                set
+            }
+            None => {
+                policy_store.apply(&initial_policy.digest(), &texts_of(&initial_policy), 0)?;
+                initial_policy
+            }
+        };
         let authority = Self {
             config,
-            signing_key,
-            keys,
+            ring: RwLock::new(Arc::new(KeyRing::new(key_store.list()?))),
+            key_store,
             principals,
             log,
             consumer: Consumer::new(replay),
             policy: RwLock::new(Arc::new(policy)),
+            retired: RwLock::new(Arc::new(policy_store.retired()?)),
+            policy_store,
+            admin: Mutex::new(()),
             metrics: Metrics::new(),
         };
+        if let Some(kid) = fresh_key {
+            authority.append(&json!({
+                "type": "key",
+                "event": "added",
+                "kid": kid.to_string(),
+                "activates_at": 0,
+            }))?;
+        }
         authority.log_policy()?;
         Ok(authority)
     }
 
+    /// Appends the `policy` entry of the set in force.
     fn log_policy(&self) -> Result<u64, ApiError> {
-        let policy = self.policy()?;
-        let entry = json!({
-            "type": "policy",
-            "digest": policy.digest().to_hex(),
-            "source": policy.source(),
-            "policy_ids": policy.policy_ids(),
-        });
-        self.append(&entry)
+        self.append(&policy_entry(&self.policy(), None, None))
     }
 
     /// The configuration.
@@ -154,9 +204,47 @@ impl Authority {
         &self.config
     }
 
-    /// The JWKS gates pin.
-    pub fn keys(&self) -> &KeySet {
-        &self.keys
+    /// The JWKS gates pin: announced, active and retiring keys.
+    pub fn keys(&self) -> KeySet {
+        self.ring().published().clone()
+    }
+
+    pub(crate) fn ring(&self) -> Arc<KeyRing> {
+        // Readers only ever see a whole ring (it is swapped, never edited), so a poisoned
+        // lock still holds a consistent one.
+        self.ring.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn set_ring(&self, ring: KeyRing) {
+        *self.ring.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(ring);
+    }
+
+    pub(crate) fn key_store(&self) -> &SqliteSigningKeys {
+        &self.key_store
+    }
+
+    pub(crate) fn policy_store(&self) -> &SqlitePolicies {
+        &self.policy_store
+    }
+
+    pub(crate) fn admin_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.admin.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Policy digests whose writs fail with `policy_mismatch`.
+    pub fn retired_policies(&self) -> Arc<Vec<Sha256Digest>> {
+        self.retired
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn set_retired(&self, retired: Vec<Sha256Digest>) {
+        *self.retired.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(retired);
+    }
+
+    pub(crate) fn set_policy(&self, policy: PolicySet) {
+        *self.policy.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(policy);
     }
 
     /// The transparency log.
@@ -182,16 +270,20 @@ impl Authority {
         &self.metrics
     }
 
-    pub(crate) fn signing_key(&self) -> &SigningKey {
-        &self.signing_key
+    /// The key that signs at `now`; none active means nothing is issued.
+    pub(crate) fn signer(&self, now: u64) -> Result<Arc<SigningKey>, ApiError> {
+        self.ring()
+            .signer(now)
+            .ok_or_else(|| ApiError::Unavailable("no signing key is active".into()))
     }
 
     /// The policy set in force.
-    pub fn policy(&self) -> Result<Arc<PolicySet>, ApiError> {
+    pub fn policy(&self) -> Arc<PolicySet> {
+        // Swapped whole, never edited: a poisoned lock still holds a consistent set.
         self.policy
             .read()
-            .map(|p| p.clone())
-            .map_err(|_| ApiError::Internal("policy lock poisoned".into()))
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The enabled principal a bearer token belongs to.
@@ -209,10 +301,35 @@ impl Authority {
         request: &AuthorizeRequest,
         now: u64,
     ) -> Result<AuthorizeResponse, ApiError> {
+        let decided = self.decide(caller, request, now)?;
+        let index = self.append(&decided.entry)?;
+        Ok(decided.logged_at(index))
+    }
+
+    /// As [`authorize`](Self::authorize), without holding a thread while the decision's
+    /// group commit runs: the CPU work (policy, signing) runs here, the wait is asynchronous.
+    pub async fn authorize_async(
+        &self,
+        caller: &Principal,
+        request: &AuthorizeRequest,
+        now: u64,
+    ) -> Result<AuthorizeResponse, ApiError> {
+        let decided = self.decide(caller, request, now)?;
+        let index = self.append_async(&decided.entry).await?;
+        Ok(decided.logged_at(index))
+    }
+
+    /// The decision and its log entry; nothing leaves before the entry is durable.
+    fn decide(
+        &self,
+        caller: &Principal,
+        request: &AuthorizeRequest,
+        now: u64,
+    ) -> Result<Decided, ApiError> {
         if !matches!(caller.role, Role::Agent | Role::Admin) {
             return Err(ApiError::Forbidden(caller.role.as_str()));
         }
-        let policy = self.policy()?;
+        let policy = self.policy();
         let checked = match self.check(request) {
             Ok(checked) => checked,
             Err(detail) => {
@@ -303,7 +420,7 @@ impl Authority {
         checked: Checked,
         grant: Grant,
         now: u64,
-    ) -> Result<AuthorizeResponse, ApiError> {
+    ) -> Result<Decided, ApiError> {
         let Grant {
             policy_ids,
             lifetime_secs,
@@ -342,7 +459,7 @@ impl Authority {
             gov,
         };
         let writ =
-            sign(&claims, &self.signing_key).map_err(|e| ApiError::Internal(e.to_string()))?;
+            sign(&claims, &*self.signer(now)?).map_err(|e| ApiError::Internal(e.to_string()))?;
         let entry = json!({
             "type": "decision",
             "decision": "permit",
@@ -362,14 +479,16 @@ impl Authority {
             "at": now,
         });
         // No unaudited authorization: the writ leaves only after its decision is durable.
-        let log_index = self.append(&entry)?;
-        Ok(AuthorizeResponse {
-            decision: Outcome::Permit,
-            writ: Some(writ),
-            jti: Some(jti.to_string()),
-            expires_at: Some(exp),
-            log_index,
-            reasons: Vec::new(),
+        Ok(Decided {
+            entry,
+            response: AuthorizeResponse {
+                decision: Outcome::Permit,
+                writ: Some(writ),
+                jti: Some(jti.to_string()),
+                expires_at: Some(exp),
+                log_index: 0,
+                reasons: Vec::new(),
+            },
         })
     }
 
@@ -381,7 +500,7 @@ impl Authority {
         checked: Option<&Checked>,
         reasons: Vec<Reason>,
         now: u64,
-    ) -> Result<AuthorizeResponse, ApiError> {
+    ) -> Result<Decided, ApiError> {
         let entry = json!({
             "type": "decision",
             "decision": "deny",
@@ -395,14 +514,16 @@ impl Authority {
             "reasons": reasons,
             "at": now,
         });
-        let log_index = self.append(&entry)?;
-        Ok(AuthorizeResponse {
-            decision: Outcome::Deny,
-            writ: None,
-            jti: None,
-            expires_at: None,
-            log_index,
-            reasons,
+        Ok(Decided {
+            entry,
+            response: AuthorizeResponse {
+                decision: Outcome::Deny,
+                writ: None,
+                jti: None,
+                expires_at: None,
+                log_index: 0,
+                reasons,
+            },
         })
     }
 
@@ -410,6 +531,44 @@ impl Authority {
         let bytes =
             canonical_entry(entry).map_err(|e| ApiError::Internal(format!("log entry: {e}")))?;
         Ok(self.log.append(bytes)?)
+    }
+
+    /// Appends `entry` and waits, without holding a thread, until it is durable.
+    pub(crate) async fn append_async(&self, entry: &Value) -> Result<u64, ApiError> {
+        let bytes =
+            canonical_entry(entry).map_err(|e| ApiError::Internal(format!("log entry: {e}")))?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.log.append_then(
+            bytes,
+            Box::new(move |result| {
+                let _ = tx.send(result);
+            }),
+        )?;
+        let result = rx
+            .await
+            .map_err(|_| ApiError::Unavailable("the log writer stopped".into()))?;
+        Ok(result?)
+    }
+}
+
+/// The `policy` entry: digest and full text, so any decision under it can be replayed.
+pub(crate) fn policy_entry(policy: &PolicySet, by: Option<&str>, at: Option<u64>) -> Value {
+    json!({
+        "type": "policy",
+        "digest": policy.digest().to_hex(),
+        "source": policy.source(),
+        "policy_ids": policy.policy_ids(),
+        "by": by,
+        "at": at,
+    })
+}
+
+/// The stored form of a policy set.
+pub(crate) fn texts_of(policy: &PolicySet) -> PolicyTexts {
+    PolicyTexts {
+        schema: policy.schema_text().to_owned(),
+        policies: policy.policies_text().to_owned(),
+        entities: policy.entities_json().to_string(),
     }
 }
 
@@ -430,10 +589,24 @@ fn request_digest(
     }))
 }
 
-fn random_bytes<const N: usize>() -> Result<[u8; N], ApiError> {
+pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], ApiError> {
     let mut bytes = [0u8; N];
     getrandom::getrandom(&mut bytes).map_err(|e| ApiError::Internal(format!("randomness: {e}")))?;
     Ok(bytes)
+}
+
+/// A decision whose entry is not yet in the log.
+struct Decided {
+    entry: Value,
+    response: AuthorizeResponse,
+}
+
+impl Decided {
+    /// The answer, once the entry is durable at `index`.
+    fn logged_at(mut self, index: u64) -> AuthorizeResponse {
+        self.response.log_index = index;
+        self.response
+    }
 }
 
 /// What a permit grants.

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use writ_core::{
     parse_unverified, sign_answer, verify_pop, ConsumeAnswer, Denial, DenyCode, Expectation,
-    Sha256Digest, StateChecks, UnixTime, Verdict, Verifier, DEFAULT_SKEW_SECS,
+    PolicyAcceptance, Sha256Digest, StateChecks, UnixTime, Verdict, Verifier, DEFAULT_SKEW_SECS,
 };
 use writ_store::{Principal, Role, SqliteReplayStore};
 
@@ -15,7 +15,7 @@ use crate::authority::Authority;
 use crate::error::ApiError;
 
 /// What a gate sends to consume one use of a writ.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConsumeRequest {
     /// The compact writ.
@@ -25,9 +25,11 @@ pub struct ConsumeRequest {
     /// Its resource.
     pub resource: String,
     /// Its exact arguments.
+    #[schema(value_type = Object)]
     pub args: Value,
     /// Digest of the environment the gate measured, when it has an environment spec.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub environment_sha256: Option<Sha256Digest>,
     /// The gate's fresh nonce, echoed in the signed answer.
     pub nonce: String,
@@ -37,7 +39,7 @@ pub struct ConsumeRequest {
 }
 
 /// The answer: the verdict, and the same verdict signed by the authority.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct ConsumeResponse {
     /// `permit` or `deny`.
     pub decision: String,
@@ -116,7 +118,8 @@ impl Authority {
             }
             _ => None,
         };
-        let verifier = Verifier::new(self.config().issuer.clone(), self.keys().clone());
+        let verifier = Verifier::new(self.config().issuer.clone(), self.keys());
+        let retired = self.retired_policies();
         let mut expect = Expectation::new(
             &caller.name,
             &request.action,
@@ -125,6 +128,7 @@ impl Authority {
         );
         expect.environment = request.environment_sha256.as_ref();
         expect.executor = executor.as_ref();
+        expect.policy = PolicyAcceptance::AnyExcept(&retired);
         let state = StateChecks::Consume {
             revocation: consumer.store(),
             replay: consumer.store(),
@@ -165,7 +169,7 @@ impl Authority {
             decision: decision.to_owned(),
             code,
             reason,
-            answer: sign_answer(self.signing_key(), &answer),
+            answer: sign_answer(&*self.signer(now)?, &answer),
             log_index,
         })
     }

@@ -23,6 +23,15 @@ pub enum ApiError {
     /// A store is unreachable: nothing is issued.
     #[error("service unavailable")]
     Unavailable(String),
+    /// The request body is larger than the configured limit (bytes).
+    #[error("request body over {0} bytes")]
+    PayloadTooLarge(usize),
+    /// The caller went over its per-principal rate limit.
+    #[error("rate limit exceeded: retry later")]
+    RateLimited,
+    /// The request took longer than the configured timeout; nothing was issued.
+    #[error("request timed out")]
+    Timeout,
     /// A bug or an unexpected failure.
     #[error("internal error")]
     Internal(String),
@@ -36,7 +45,9 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -49,6 +60,9 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::NotFound(_) => "not_found",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::RateLimited => "rate_limited",
+            ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::Timeout => "timeout",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -76,6 +90,7 @@ impl From<writ_store::StoreError> for ApiError {
         use writ_store::StoreError as S;
         match e {
             S::OutOfRange { .. } | S::Proof(_) => ApiError::NotFound(e.to_string()),
+            S::Retired(_) | S::InForce(_) => ApiError::BadRequest(e.to_string()),
             S::Sqlite(_) | S::Writer(_) | S::Poisoned => ApiError::Unavailable(e.to_string()),
             other => ApiError::Internal(other.to_string()),
         }

@@ -1,5 +1,5 @@
-//! Prometheus metrics: decisions by outcome, denial codes, unauthenticated calls, latencies
-//! and log size. They go to `/metrics`, never to the transparency log.
+//! Prometheus metrics: decisions by outcome, denial codes, unauthenticated and rate-limited
+//! calls, latencies and log size. They go to `/metrics`, never to the transparency log.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -33,6 +33,8 @@ pub(crate) struct Metrics {
     decisions: Family<Decision, Counter>,
     denials: Family<Code, Counter>,
     unauthenticated: Counter,
+    forbidden: Counter,
+    rate_limited: Counter,
     latency: LatencyFamily,
     log_size: Gauge,
 }
@@ -48,6 +50,8 @@ impl Metrics {
         let decisions = Family::<Decision, Counter>::default();
         let denials = Family::<Code, Counter>::default();
         let unauthenticated = Counter::default();
+        let forbidden = Counter::default();
+        let rate_limited = Counter::default();
         let latency: LatencyFamily = Family::new_with_constructor(latency_histogram);
         let log_size = Gauge::default();
         registry.register(
@@ -60,6 +64,16 @@ impl Metrics {
             "unauthenticated",
             "Calls without a valid bearer token",
             unauthenticated.clone(),
+        );
+        registry.register(
+            "forbidden",
+            "Authenticated calls the caller's role may not make",
+            forbidden.clone(),
+        );
+        registry.register(
+            "rate_limited",
+            "Calls refused over their principal's rate limit",
+            rate_limited.clone(),
         );
         registry.register(
             "request_duration_seconds",
@@ -76,6 +90,8 @@ impl Metrics {
             decisions,
             denials,
             unauthenticated,
+            forbidden,
+            rate_limited,
             latency,
             log_size,
         }
@@ -110,6 +126,14 @@ impl Metrics {
 
     pub(crate) fn unauthenticated(&self) {
         self.unauthenticated.inc();
+    }
+
+    pub(crate) fn forbidden(&self) {
+        self.forbidden.inc();
+    }
+
+    pub(crate) fn rate_limited(&self) {
+        self.rate_limited.inc();
     }
 
     /// The text exposition, with the log size as of now.

@@ -15,12 +15,14 @@ use writ_core::{
     Verifier,
 };
 use writ_log::{Checkpoint, NoteSigner, Proof};
-use writ_store::{Role, SqliteLog, SqlitePrincipals, SqliteReplayStore};
+use writ_store::{
+    Role, SqliteLog, SqlitePolicies, SqlitePrincipals, SqliteReplayStore, SqliteSigningKeys,
+};
 
 pub const ISSUER: &str = "https://writ.test";
 
 pub struct Fixture {
-    _dir: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
     pub app: Router,
     pub authority: Arc<Authority>,
     pub agent: String,
@@ -37,6 +39,11 @@ fn token(store: &SqlitePrincipals, name: &str, role: Role, groups: &[String]) ->
 }
 
 pub fn fixture() -> Fixture {
+    fixture_with(|_| {})
+}
+
+/// A fixture whose configuration `configure` adjusts.
+pub fn fixture_with(configure: impl FnOnce(&mut AuthorityConfig)) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("writ.db");
     let principals = SqlitePrincipals::open(&db).unwrap();
@@ -44,40 +51,50 @@ pub fn fixture() -> Fixture {
     let executor = token(&principals, "gate-1", Role::Executor, &[]);
     token(&principals, "gate-2", Role::Executor, &[]);
     let admin = token(&principals, "admin", Role::Admin, &[]);
-    let log = SqliteLog::create(
-        &db,
-        "writ.test/log",
-        NoteSigner::from_seed("writ.test/log", &[3; 32]).unwrap(),
-    )
-    .unwrap();
+    drop(principals);
+    SqliteLog::create(&db, "writ.test/log", log_signer()).unwrap();
+    let mut config = AuthorityConfig::new(ISSUER);
+    configure(&mut config);
+    let authority = start(&db, config);
+    Fixture {
+        dir,
+        app: router(authority.clone()),
+        authority,
+        agent,
+        executor,
+        admin,
+    }
+}
+
+fn log_signer() -> NoteSigner {
+    NoteSigner::from_seed("writ.test/log", &[3; 32]).unwrap()
+}
+
+/// An authority over the stores in `db`, as `writ serve` starts one (again).
+pub fn start(db: &std::path::Path, config: AuthorityConfig) -> Arc<Authority> {
     let policy = writ_policy::PolicySet::from_texts(
         writ_policy::EXAMPLE_SCHEMA,
         writ_policy::EXAMPLE_POLICIES,
         writ_policy::EXAMPLE_ENTITIES,
     )
     .unwrap();
-    let replay = SqliteReplayStore::open(&db).unwrap();
     let stores = Stores {
-        principals,
-        log,
-        replay,
+        principals: SqlitePrincipals::open(db).unwrap(),
+        log: SqliteLog::open_writer(db, log_signer()).unwrap(),
+        replay: SqliteReplayStore::open(db).unwrap(),
+        keys: SqliteSigningKeys::open(db).unwrap(),
+        policies: SqlitePolicies::open(db).unwrap(),
     };
-    let authority = Arc::new(
-        Authority::new(
-            AuthorityConfig::new(ISSUER),
-            SigningKey::from_seed(&[9; 32]),
-            stores,
-            policy,
-        )
-        .unwrap(),
-    );
-    Fixture {
-        _dir: dir,
-        app: router(authority.clone()),
-        authority,
-        agent,
-        executor,
-        admin,
+    Arc::new(Authority::new(config, SigningKey::from_seed(&[9; 32]), stores, policy).unwrap())
+}
+
+impl Fixture {
+    /// The authority started again on the same stores; the old one, idle, is dropped.
+    pub fn restart(&mut self) {
+        let config = self.authority.config().clone();
+        self.app = Router::new();
+        self.authority = start(&self.dir.path().join("writ.db"), config);
+        self.app = router(self.authority.clone());
     }
 }
 
@@ -276,8 +293,9 @@ async fn the_caller_is_who_authenticated() {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    // None of these reached the transparency log, which holds only the policy in force.
-    assert_eq!(f.authority.log().size().unwrap(), 1);
+    // None of these reached the transparency log, which holds only the first key and the
+    // policy in force.
+    assert_eq!(f.authority.log().size().unwrap(), 2);
     // A disabled principal's token stops working at once.
     f.authority.principals().disable("build-agent").unwrap();
     let (status, _) = call(&f.app, "POST", "/v1/authorize", Some(&f.agent), Some(body)).await;
@@ -293,15 +311,20 @@ async fn health_and_log_endpoints() {
     );
     let (status, ready) = call(&f.app, "GET", "/readyz", None, None).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(ready["log_size"], 1);
-    // The first entry is the policy set in force, with its digest and full text.
+    assert_eq!(ready["log_size"], 2);
+    // A new authority logs its first signing key, then the policy set in force with its
+    // digest and full text.
     let (_, entries) = call(&f.app, "GET", "/v1/log/entries?from=0", None, None).await;
-    let policy = &entries["entries"][0]["entry"];
-    assert_eq!(policy["type"], "policy");
+    let key = &entries["entries"][0]["entry"];
+    assert_eq!(key["type"], "key");
+    assert_eq!(key["event"], "added");
     assert_eq!(
-        policy["digest"],
-        f.authority.policy().unwrap().digest().to_hex()
+        key["kid"],
+        f.authority.keys().iter().next().unwrap().kid().as_str()
     );
+    let policy = &entries["entries"][1]["entry"];
+    assert_eq!(policy["type"], "policy");
+    assert_eq!(policy["digest"], f.authority.policy().digest().to_hex());
     assert!(policy["source"].to_string().contains("forbid"));
     let (status, _) = call(&f.app, "GET", "/v1/log/proof/inclusion?index=5", None, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -313,6 +336,16 @@ async fn health_and_log_endpoints() {
 #[tokio::test]
 async fn metrics_count_decisions_denials_and_unauthenticated_calls() {
     let f = fixture();
+    // An executor may not ask for writs: 403, counted, and not in the transparency log.
+    let (status, _) = call(
+        &f.app,
+        "POST",
+        "/v1/authorize",
+        Some(&f.executor),
+        Some(request("exec", "/usr/bin/git", git_status())),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
     call(
         &f.app,
         "POST",
@@ -346,7 +379,8 @@ async fn metrics_count_decisions_denials_and_unauthenticated_calls() {
         r#"writ_decisions_total{endpoint="authorize",decision="deny"} 1"#,
         r#"writ_denials_total{endpoint="authorize",code="forbid"} 1"#,
         "writ_unauthenticated_total 1",
-        "writ_log_size 3",
+        "writ_forbidden_total 1",
+        "writ_log_size 4",
     ] {
         assert!(
             text.lines().any(|l| l == line),

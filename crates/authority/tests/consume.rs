@@ -7,25 +7,25 @@ use writ_core::{sign_pop, verify_answer, KeySet, Sha256Digest, SigningKey, UnixT
 
 use crate::authorize::{call, fixture, git_status, request, Fixture};
 
-fn now() -> u64 {
+pub fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs()
 }
 
-async fn issue(f: &Fixture, body: String) -> String {
+pub async fn issue(f: &Fixture, body: String) -> String {
     let (status, res) = call(&f.app, "POST", "/v1/authorize", Some(&f.agent), Some(body)).await;
     assert_eq!(status, StatusCode::OK, "{res}");
     assert_eq!(res["decision"], "permit", "{res}");
     res["writ"].as_str().unwrap().to_string()
 }
 
-fn consume_body(writ: &str, nonce: &str, pop: Option<String>) -> String {
+pub fn consume_body(writ: &str, nonce: &str, pop: Option<String>) -> String {
     json!({"writ": writ, "action": "exec", "resource": "/usr/bin/git", "args": git_status(), "nonce": nonce, "pop": pop}).to_string()
 }
 
-async fn consume(f: &Fixture, token: &str, body: String) -> (StatusCode, Value) {
+pub async fn consume(f: &Fixture, token: &str, body: String) -> (StatusCode, Value) {
     call(&f.app, "POST", "/v1/consume", Some(token), Some(body)).await
 }
 

@@ -1,4 +1,6 @@
 //! The authority through its HTTP interface, in process (`Router::oneshot`).
 
+mod admin;
 mod authorize;
 mod consume;
+mod limits;

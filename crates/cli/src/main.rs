@@ -4,6 +4,7 @@
 //! and writ-gate. One module per subcommand under `command/`.
 #![forbid(unsafe_code)]
 
+mod client;
 mod command;
 mod datadir;
 mod error;
@@ -31,7 +32,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Commands {
-    /// Create and inspect Ed25519 keys (PKCS#8 PEM, JWK, JWKS).
+    /// Create and inspect Ed25519 keys (PKCS#8 PEM, JWK, JWKS); rotate an authority's.
     #[command(subcommand)]
     Keys(command::keys::KeysCommand),
     /// Verify a writ offline for an exact action, as a gate would.
@@ -41,13 +42,32 @@ enum Commands {
     Env(command::env::EnvCommand),
     /// The transparency log: notes, checkpoints, proofs, verification.
     Log(command::log::LogArgs),
-    /// Cedar policy sets: validate, run decision cases, print the digest.
+    /// Cedar policy sets: validate, run decision cases, print the digest; apply and show
+    /// the set in force at an authority.
     #[command(subcommand)]
     Policy(command::policy::PolicyCommand),
     /// Run the authority (creates its data dir on first start).
     Serve(command::serve::ServeArgs),
     /// Register, list and disable principals.
     Principals(command::principals::PrincipalsArgs),
+    /// Ask a running authority for a writ (prints it; exit 77 with the reasons on deny).
+    ///
+    /// One action, on one resource, with these exact arguments, for one executor. The
+    /// principal is whoever the bearer token belongs to: a request cannot name another. On
+    /// permit the compact writ is printed on standard output (exit 0); on deny the reasons
+    /// are printed on standard error (exit 77). Either way the decision is already in the
+    /// authority's log, at the index the answer names.
+    Request(Box<command::request::RequestArgs>),
+    /// Revoke a writ, a principal, a key or a policy set at a running authority (admin).
+    ///
+    /// A writ dies with its descendants; a principal's writs all die; a revoked signing key
+    /// leaves the JWKS and its writs are `unknown_key`; a revoked policy digest makes its
+    /// writs `policy_mismatch`. It holds from the moment the authority acknowledges it, and
+    /// it is a log entry at the index printed.
+    Revoke(command::revoke::RevokeArgs),
+    /// Measure the authority: latency at fixed offered rates, throughput, CPU bound.
+    #[command(subcommand)]
+    Bench(command::bench::BenchCommand),
 }
 
 fn main() -> Exit {
@@ -71,5 +91,8 @@ fn main() -> Exit {
         Commands::Policy(cmd) => command::policy::run(cmd),
         Commands::Serve(args) => command::serve::run(args),
         Commands::Principals(args) => command::principals::run(args),
+        Commands::Request(args) => command::request::run(*args),
+        Commands::Revoke(args) => command::revoke::run(args),
+        Commands::Bench(cmd) => command::bench::run(cmd),
     }
 }

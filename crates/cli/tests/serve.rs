@@ -1,87 +1,10 @@
 //! `writ serve` over real HTTP on loopback: scenario 1 of SCENARIOS.md, up to the decision.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
-
 use serde_json::{json, Value};
 use writ_core::{Expectation, KeySet, StateChecks, Verdict, Verifier};
 
+use crate::support::server::*;
 use crate::support::*;
-
-/// A running `writ serve` on an ephemeral port; killed on drop.
-struct Server {
-    child: Child,
-    url: String,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let (child, url) = start_on(&dir.path().join("data"));
-    Server { child, url, dir }
-}
-
-/// Registers `build-agent` and `gate-1` in `data`; returns the agent's token.
-fn register_agent_and_gate(data: &str) -> String {
-    let out = run(
-        &[
-            "principals",
-            "add",
-            "build-agent",
-            "--role",
-            "agent",
-            "--json",
-            "--data-dir",
-            data,
-        ],
-        None,
-    );
-    let token = stdout_json(&out)["token"].as_str().unwrap().to_string();
-    let gate = run(
-        &[
-            "principals",
-            "add",
-            "gate-1",
-            "--role",
-            "executor",
-            "--data-dir",
-            data,
-        ],
-        None,
-    );
-    assert_eq!(status(&gate), 0);
-    token
-}
-
-fn post(url: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut req = agent.post(url);
-    if let Some(t) = token {
-        req = req.header("Authorization", &format!("Bearer {t}"));
-    }
-    let mut res = req.send_json(body).unwrap();
-    let status = res.status().as_u16();
-    (status, res.body_mut().read_json().unwrap_or(Value::Null))
-}
-
-fn get(url: &str) -> String {
-    ureq::get(url)
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap()
-}
 
 #[test]
 fn first_minute_on_a_laptop() {
@@ -199,44 +122,82 @@ fn plain_http_is_for_loopback_only() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
 }
 
-/// Starts `writ serve` on `data` (already initialized or not), returning the child and URL.
-fn start_on(data: &std::path::Path) -> (Child, String) {
-    let mut child = writ_cmd()
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            data.to_str().unwrap(),
-        ])
-        .env("WRIT_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("writ serve says where it listens")
-            .unwrap();
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.trim().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (child, url)
+/// What one client saw before the server died under it.
+#[derive(Default)]
+struct Seen {
+    /// (decision log index, writ) for every writ received.
+    writs: Vec<(u64, String)>,
+    /// (consumption log index, writ) for every consumption acknowledged as a permit.
+    consumed: Vec<(u64, String)>,
 }
 
+/// Asks for writs and consumes each at once, until the server stops answering.
+fn request_and_consume(
+    url: &str,
+    agent: &str,
+    gate: &str,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Seen {
+    let body = json!({"action": "exec", "resource": "/usr/bin/git", "args": {"argv": ["git", "status"], "cwd": "/work", "env": {}}, "audience": "gate-1"});
+    let http: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(2)))
+        .build()
+        .into();
+    let call = |path: &str, token: &str, body: &Value| -> Option<Value> {
+        http.post(format!("{url}{path}"))
+            .header("Authorization", &format!("Bearer {token}"))
+            .send_json(body)
+            .ok()?
+            .body_mut()
+            .read_json::<Value>()
+            .ok()
+    };
+    let mut seen = Seen::default();
+    let mut nonce = 0u64;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let Some(v) = call("/v1/authorize", agent, &body) else {
+            break;
+        };
+        let Some(writ) = v["writ"].as_str() else {
+            continue;
+        };
+        seen.writs
+            .push((v["log_index"].as_u64().unwrap(), writ.to_string()));
+        nonce += 1;
+        let consume = json!({"writ": writ, "action": body["action"], "resource": body["resource"],
+            "args": body["args"], "nonce": format!("n{nonce}")});
+        let Some(answer) = call("/v1/consume", gate, &consume) else {
+            break;
+        };
+        if answer["decision"] == "permit" {
+            seen.consumed
+                .push((answer["log_index"].as_u64().unwrap(), writ.to_string()));
+        }
+    }
+    seen
+}
+
+/// Promises 2 and 3 of DESIGN.md under `kill -9`: clients request and consume writs while the
+/// server is killed, four times over; after each restart every writ a client received has its
+/// decision in the log, every acknowledged consumption is still consumed (and logged), and the
+/// log extends a checkpoint taken before.
 #[test]
-fn kill_9_loses_no_decision_that_was_answered() {
+fn kill_9_loses_no_decision_and_no_consumption_that_was_answered() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let d = data.to_str().unwrap();
     let (mut child, _) = start_on(&data);
     let _ = child.kill();
     let _ = child.wait();
-    let agent = register_agent_and_gate(d);
+    let agent = register(d, "build-agent", "agent");
+    let gate = register(d, "gate-1", "executor");
+    // The clients go as fast as they can: no rate limit in this test.
+    let mut config = std::fs::OpenOptions::new()
+        .append(true)
+        .open(data.join("writ.toml"))
+        .unwrap();
+    std::io::Write::write_all(&mut config, b"\n[limits]\nrate_limit_per_sec = 0\n").unwrap();
     let kept = tmp.path().join("kept.checkpoint");
     let vkey = tmp.path().join("vkey");
     std::fs::write(
@@ -246,39 +207,15 @@ fn kill_9_loses_no_decision_that_was_answered() {
     .unwrap();
     std::fs::write(&vkey, &run(&["log", "vkey", "--data-dir", d], None).stdout).unwrap();
 
-    let body = json!({"action": "exec", "resource": "/usr/bin/git", "args": {"argv": ["git", "status"], "cwd": "/work", "env": {}}, "audience": "gate-1"});
-    let mut received: Vec<(u64, String)> = Vec::new();
+    let mut seen = Seen::default();
     for round in 0..4u64 {
         let (mut child, url) = start_on(&data);
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let clients: Vec<_> = (0..4)
             .map(|_| {
-                let (url, agent, body, stop) =
-                    (url.clone(), agent.clone(), body.clone(), stop.clone());
-                std::thread::spawn(move || {
-                    let agent_http: ureq::Agent = ureq::Agent::config_builder()
-                        .http_status_as_error(false)
-                        .timeout_global(Some(std::time::Duration::from_secs(2)))
-                        .build()
-                        .into();
-                    let mut got = Vec::new();
-                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        let Ok(mut res) = agent_http
-                            .post(format!("{url}/v1/authorize"))
-                            .header("Authorization", &format!("Bearer {agent}"))
-                            .send_json(&body)
-                        else {
-                            break;
-                        };
-                        let Ok(v) = res.body_mut().read_json::<Value>() else {
-                            break;
-                        };
-                        if let Some(writ) = v["writ"].as_str() {
-                            got.push((v["log_index"].as_u64().unwrap(), writ.to_string()));
-                        }
-                    }
-                    got
-                })
+                let (url, agent, gate, stop) =
+                    (url.clone(), agent.clone(), gate.clone(), stop.clone());
+                std::thread::spawn(move || request_and_consume(&url, &agent, &gate, &stop))
             })
             .collect();
         std::thread::sleep(std::time::Duration::from_millis(150 + 70 * round));
@@ -286,7 +223,9 @@ fn kill_9_loses_no_decision_that_was_answered() {
         child.wait().unwrap();
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         for c in clients {
-            received.extend(c.join().unwrap());
+            let got = c.join().unwrap();
+            seen.writs.extend(got.writs);
+            seen.consumed.extend(got.consumed);
         }
         // After every kill: the log verifies and extends the checkpoint kept before.
         let out = run(
@@ -309,28 +248,56 @@ fn kill_9_loses_no_decision_that_was_answered() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    assert!(received.len() > 10, "clients received writs");
+    assert!(seen.writs.len() > 10, "clients received writs");
+    assert!(seen.consumed.len() > 5, "clients consumed writs");
+
+    // The log as it stands after the last kill, read from the data dir.
+    let out = run(
+        &["log", "tail", "-n", "1000000", "--json", "--data-dir", d],
+        None,
+    );
+    assert_eq!(status(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let entries: std::collections::HashMap<u64, Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let e: Value = serde_json::from_str(line).unwrap();
+            (e["index"].as_u64().unwrap(), e["entry"].clone())
+        })
+        .collect();
+    let digest = |writ: &str| writ_core::Sha256Digest::of(writ.as_bytes()).to_hex();
     // Every writ any client received has its decision in the log.
-    for (index, writ) in &received {
-        let out = run(
-            &[
-                "log",
-                "get",
-                "--index",
-                &index.to_string(),
-                "--json",
-                "--data-dir",
-                d,
-            ],
-            None,
-        );
-        let entry = &stdout_json(&out)["entry"];
+    for (index, writ) in &seen.writs {
+        let entry = &entries[index];
         assert_eq!(entry["type"], "decision");
-        assert_eq!(
-            entry["writ_sha256"],
-            writ_core::Sha256Digest::of(writ.as_bytes()).to_hex()
-        );
+        assert_eq!(entry["writ_sha256"], digest(writ));
     }
+    // Every acknowledged consumption is in the log ...
+    for (index, writ) in &seen.consumed {
+        let entry = &entries[index];
+        assert_eq!(entry["type"], "consumption");
+        assert_eq!(entry["decision"], "permit");
+        assert_eq!(entry["writ_sha256"], digest(writ));
+    }
+    // ... and still holds: a restarted server refuses the writ as spent.
+    let (_child, url) = start_on(&data);
+    let mut server = Server {
+        child: _child,
+        url,
+        dir: tempfile::tempdir().unwrap(),
+    };
+    for (i, (_, writ)) in seen.consumed.iter().enumerate() {
+        let (code, answer) = post(
+            &format!("{}/v1/consume", server.url),
+            Some(&gate),
+            &json!({"writ": writ, "action": "exec", "resource": "/usr/bin/git",
+                    "args": {"argv": ["git", "status"], "cwd": "/work", "env": {}},
+                    "nonce": format!("after-{i}")}),
+        );
+        assert_eq!(code, 200, "{answer}");
+        assert_eq!(answer["code"], "replay_detected", "{answer}");
+    }
+    let _ = server.child.kill();
 }
 
 /// Whether PyJWT is importable here; `.ci/run` installs it, so CI always runs the test below.

@@ -22,6 +22,6 @@ mod sqlite;
 pub use error::StoreError;
 pub use principals::{valid_name, Principal, Role};
 pub use sqlite::{
-    Audit, AuditFinding, PolicyTexts, SqliteLog, SqlitePolicies, SqlitePrincipals,
+    AppendCallback, Audit, AuditFinding, PolicyTexts, SqliteLog, SqlitePolicies, SqlitePrincipals,
     SqliteReplayStore, SqliteSigningKeys, StoredKey,
 };

@@ -2,32 +2,41 @@
 //! account to check the evidence.
 
 use std::sync::Arc;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use writ_log::Proof;
 
 use super::blocking;
+use super::openapi::ErrorBody;
 use crate::authority::Authority;
 use crate::error::ApiError;
 
 /// Most entries one page returns.
 const MAX_PAGE: u64 = 1000;
 
-pub fn router() -> Router<Arc<Authority>> {
-    Router::new()
-        .route("/v1/log/checkpoint", get(checkpoint))
-        .route("/v1/log/vkey", get(vkey))
-        .route("/v1/log/proof/inclusion", get(inclusion))
-        .route("/v1/log/proof/consistency", get(consistency))
-        .route("/v1/log/entries", get(entries))
+pub fn router() -> OpenApiRouter<Arc<Authority>> {
+    OpenApiRouter::new()
+        .routes(routes!(checkpoint))
+        .routes(routes!(vkey))
+        .routes(routes!(inclusion))
+        .routes(routes!(consistency))
+        .routes(routes!(entries))
 }
 
+/// The latest checkpoint: a C2SP tlog-checkpoint, signed as a C2SP signed note.
+#[utoipa::path(
+    get,
+    path = "/v1/log/checkpoint",
+    tag = "log",
+    responses((status = 200, description = "Signed note", body = String, content_type = "text/plain"))
+)]
 async fn checkpoint(
     State(authority): State<Arc<Authority>>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -35,6 +44,14 @@ async fn checkpoint(
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note))
 }
 
+/// The checkpoint key, as a C2SP verifier key. Pin it out of band: a log that verifies with
+/// the key it serves proves nothing.
+#[utoipa::path(
+    get,
+    path = "/v1/log/vkey",
+    tag = "log",
+    responses((status = 200, description = "Verifier key", body = String, content_type = "text/plain"))
+)]
 async fn vkey(State(authority): State<Arc<Authority>>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -42,12 +59,24 @@ async fn vkey(State(authority): State<Arc<Authority>>) -> impl IntoResponse {
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct InclusionQuery {
     index: u64,
     size: Option<u64>,
 }
 
+/// An RFC 9162 inclusion proof of entry `index` in the tree of `size` (default: current).
+#[utoipa::path(
+    get,
+    path = "/v1/log/proof/inclusion",
+    tag = "log",
+    params(InclusionQuery),
+    responses(
+        (status = 200, description = "`{\"type\":\"inclusion\",\"tree_size\",\"leaf_index\",\"leaf_hash\",\"root_hash\",\"hashes\"}`", body = Object),
+        (status = 404, description = "No such index or size", body = ErrorBody)
+    )
+)]
 async fn inclusion(
     State(authority): State<Arc<Authority>>,
     Query(q): Query<InclusionQuery>,
@@ -59,12 +88,24 @@ async fn inclusion(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ConsistencyQuery {
     from: u64,
     to: Option<u64>,
 }
 
+/// An RFC 9162 consistency proof from size `from` to `to` (default: current).
+#[utoipa::path(
+    get,
+    path = "/v1/log/proof/consistency",
+    tag = "log",
+    params(ConsistencyQuery),
+    responses(
+        (status = 200, description = "`{\"type\":\"consistency\",\"size1\",\"size2\",\"root1\",\"root2\",\"hashes\"}`", body = Object),
+        (status = 404, description = "No such sizes", body = ErrorBody)
+    )
+)]
 async fn consistency(
     State(authority): State<Arc<Authority>>,
     Query(q): Query<ConsistencyQuery>,
@@ -76,13 +117,22 @@ async fn consistency(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct EntriesQuery {
     #[serde(default)]
     from: u64,
     limit: Option<u64>,
 }
 
+/// Entries from index `from`, at most `limit` (default 100, at most 1000).
+#[utoipa::path(
+    get,
+    path = "/v1/log/entries",
+    tag = "log",
+    params(EntriesQuery),
+    responses((status = 200, description = "`{\"entries\":[{\"index\",\"entry\"}]}`", body = Object))
+)]
 async fn entries(
     State(authority): State<Arc<Authority>>,
     Query(q): Query<EntriesQuery>,

@@ -4,9 +4,11 @@ use std::fs;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use serde_json::json;
+use serde::Deserialize;
+use serde_json::{json, Value};
 use writ_core::{KeySet, SigningKey};
 
+use crate::client::{Auth, ClientError, ServerArgs};
 use crate::error::CliError;
 use crate::exit::Exit;
 use crate::input;
@@ -28,6 +30,31 @@ pub enum KeysCommand {
     Generate(GenerateArgs),
     /// Print the key id and public JWK of a key file (PEM private key or JWK).
     Inspect(InspectArgs),
+    /// Start a writ-signing key rotation at a running authority (admin token).
+    ///
+    /// The authority creates a key and announces it in its JWKS at once; it signs writs from
+    /// the time printed (`activates_at`), so gates that refresh the JWKS know it before its
+    /// first writ. The old key stays in the JWKS until the last writ it signed has expired.
+    /// Both steps are log entries.
+    #[command(after_help = "\
+Example:
+  WRIT_URL=https://writ.example.com WRIT_TOKEN_FILE=admin.token writ keys rotate
+  writ keys list     # announced → active → retiring")]
+    Rotate(RemoteArgs),
+    /// List the authority's writ-signing keys and their states (admin token).
+    #[command(after_help = "\
+Example:
+  writ keys list --url https://writ.example.com --token-file admin.token")]
+    List(RemoteArgs),
+}
+
+#[derive(Args)]
+pub struct RemoteArgs {
+    /// Print the authority's answer as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 #[derive(Args)]
@@ -52,6 +79,8 @@ pub struct InspectArgs {
 
 pub fn run(cmd: KeysCommand) -> Exit {
     let (result, json) = match cmd {
+        KeysCommand::Rotate(args) => return rotate(&args).unwrap_or_else(|e| e.report(args.json)),
+        KeysCommand::List(args) => return list(&args).unwrap_or_else(|e| e.report(args.json)),
         KeysCommand::Generate(args) => (generate(&args), args.json),
         KeysCommand::Inspect(args) => (inspect(&args), args.json),
     };
@@ -122,4 +151,81 @@ fn inspect(args: &InspectArgs) -> Result<(), CliError> {
         println!("{}", serde_json::to_string_pretty(&jwk).unwrap_or_default());
     }
     Ok(())
+}
+
+/// The authority's answer to `POST /v1/keys/rotate`.
+#[derive(Deserialize)]
+struct Rotated {
+    kid: String,
+    activates_at: u64,
+    log_index: u64,
+}
+
+/// When `at` is, from now, for people.
+fn from_now(at: u64) -> String {
+    match input::now() {
+        Ok(now) if at > now.as_secs() => format!("in {} s", at - now.as_secs()),
+        Ok(now) if at < now.as_secs() => format!("{} s ago", now.as_secs() - at),
+        Ok(_) => "now".into(),
+        Err(_) => format!("at {at}"),
+    }
+}
+
+fn rotate(args: &RemoteArgs) -> Result<Exit, ClientError> {
+    let client = args.server.connect(Auth::Token)?;
+    let raw: Value = client.post_json("/v1/keys/rotate", &json!({}))?;
+    let rotated: Rotated = serde_json::from_value(raw.clone()).map_err(|e| {
+        CliError::Unavailable(format!("the authority's answer is not a key rotation: {e}"))
+    })?;
+    if args.json {
+        println!("{raw}");
+    } else {
+        println!("kid {}", rotated.kid);
+        println!(
+            "announced in the JWKS now; signs writs from {} ({}); log index {}",
+            rotated.activates_at,
+            from_now(rotated.activates_at),
+            rotated.log_index
+        );
+    }
+    Ok(Exit::Success)
+}
+
+/// The authority's answer to `GET /v1/keys`.
+#[derive(Deserialize)]
+struct KeyList {
+    keys: Vec<KeyState>,
+}
+
+#[derive(Deserialize)]
+struct KeyState {
+    kid: String,
+    state: String,
+    #[serde(default)]
+    activates_at: Option<u64>,
+    #[serde(default)]
+    retires_at: Option<u64>,
+}
+
+fn list(args: &RemoteArgs) -> Result<Exit, ClientError> {
+    let client = args.server.connect(Auth::Token)?;
+    let raw: Value = client.get_json("/v1/keys")?;
+    let list: KeyList = serde_json::from_value(raw.clone()).map_err(|e| {
+        CliError::Unavailable(format!("the authority's answer is not a key list: {e}"))
+    })?;
+    if args.json {
+        println!("{raw}");
+    } else {
+        for key in &list.keys {
+            let mut line = format!("{}\t{}", key.kid, key.state);
+            if let Some(at) = key.activates_at.filter(|at| *at > 0) {
+                line.push_str(&format!("\tactivates {at} ({})", from_now(at)));
+            }
+            if let Some(at) = key.retires_at {
+                line.push_str(&format!("\tretires {at} ({})", from_now(at)));
+            }
+            println!("{line}");
+        }
+    }
+    Ok(Exit::Success)
 }

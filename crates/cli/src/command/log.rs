@@ -1,5 +1,9 @@
 //! `writ log`: the transparency log — append notes, read entries, checkpoints and proofs,
 //! and verify it all, offline where an auditor needs it.
+//!
+//! The read-only subcommands work on a data dir or, with `--url` (or `WRIT_URL` when no data
+//! dir is named), on a running authority's public log endpoints. A served log is only
+//! trusted through the verifier key the auditor already holds (`verify --vkey`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -9,16 +13,34 @@ use serde_json::{json, Value};
 use writ_log::{admin_note, leaf_hash, Checkpoint, NoteSigner, NoteVerifier, Proof};
 use writ_store::SqliteLog;
 
+use crate::client::{self, Auth, Client, ClientError, ServerArgs};
 use crate::datadir::{self, DataDirArgs, CHECKPOINT_KEY_FILE, DATABASE_FILE};
 use crate::error::CliError;
 use crate::exit::Exit;
 use crate::input;
 
 /// Read and check writ's transparency log (RFC 9162 Merkle tree, C2SP checkpoints).
+///
+/// On a data dir, or on a running authority with --url: checkpoint, vkey, prove, tail, get
+/// and verify read the authority's public log endpoints (no token needed).
 #[derive(Args)]
+#[command(after_help = "\
+Example (an auditor, against a running authority):
+  writ log --url https://writ.example.com checkpoint > kept.checkpoint
+  writ log --url https://writ.example.com prove --index 42 > proof.json
+  writ log check-proof proof.json --checkpoint kept.checkpoint --vkey auditor.vkey
+  writ log --url https://writ.example.com verify --vkey auditor.vkey --checkpoint kept.checkpoint")]
 pub struct LogArgs {
     #[command(flatten)]
     data: DataDirArgs,
+    /// Read the log of the authority at URL instead of a data dir [env: WRIT_URL, used when
+    /// no data dir is named].
+    #[arg(long, value_name = "URL", global = true, conflicts_with = "data_dir")]
+    url: Option<String>,
+    /// CA certificates (PEM) to trust for an https:// URL instead of the webpki roots [env:
+    /// WRIT_CA_CERT].
+    #[arg(long, value_name = "PEM", global = true)]
+    ca_cert: Option<PathBuf>,
     #[command(subcommand)]
     command: LogCommand,
 }
@@ -45,6 +67,11 @@ enum LogCommand {
     CheckProof(CheckProofArgs),
     /// Recompute the log from its entries and check every stored hash and checkpoint; with a
     /// kept --checkpoint, also prove the log extends it. Names the first thing that broke.
+    ///
+    /// With --url: the served checkpoint must verify with --vkey (required: a log that
+    /// verifies with the key it serves proves nothing), a kept --checkpoint must be
+    /// consistent with it (the served consistency proof is checked here), and with
+    /// --entries every served entry is hashed and must give the signed root.
     Verify(VerifyArgs),
     /// Print the last entries; -f keeps following new ones.
     Tail(TailArgs),
@@ -114,9 +141,13 @@ struct VerifyArgs {
     /// A checkpoint kept from before: the log must be an extension of it.
     #[arg(long, value_name = "FILE", requires = "vkey")]
     checkpoint: Option<PathBuf>,
-    /// The verifier key that signed the kept checkpoint (or a file holding it).
-    #[arg(long, value_name = "KEY", requires = "checkpoint")]
+    /// The verifier key that signed the kept checkpoint (or a file holding it). On a data
+    /// dir the log's own key must be this one; with --url it is required.
+    #[arg(long, value_name = "KEY")]
     vkey: Option<String>,
+    /// With --url: also fetch every entry and check that they hash to the signed root.
+    #[arg(long)]
+    entries: bool,
     #[command(flatten)]
     out: JsonArgs,
 }
@@ -153,6 +184,54 @@ pub fn run(args: LogArgs) -> Exit {
         LogCommand::Tail(a) => a.out.json,
         LogCommand::Get(a) => a.out.json,
     };
+    let remote = match remote_url(&args) {
+        Some(url) => url,
+        None => return run_local(args, json),
+    };
+    let server = ServerArgs::public(Some(&remote), args.ca_cert.as_deref());
+    let result = match server.connect(Auth::Public) {
+        Err(e) => Err(e.into()),
+        Ok(client) => match &args.command {
+            LogCommand::Init(_) | LogCommand::Append(_) => Err(CliError::Usage(
+                "`writ log init` and `writ log append` work on a data dir, not with --url".into(),
+            )
+            .into()),
+            LogCommand::CheckProof(a) => check_proof(a).map_err(ClientError::from),
+            LogCommand::Checkpoint(a) => remote_checkpoint(&client, a),
+            LogCommand::Vkey(a) => remote_vkey(&client, a),
+            LogCommand::Prove(a) => remote_prove(&client, a),
+            LogCommand::Verify(a) => remote_verify(&client, a),
+            LogCommand::Tail(a) => remote_tail(&client, a),
+            LogCommand::Get(a) => remote_get(&client, a),
+        },
+    };
+    match result {
+        Ok(exit) => exit,
+        Err(e) => e.report(json),
+    }
+}
+
+/// The authority URL to read from: `--url`, else `WRIT_URL` when no data dir is named (by
+/// flag or `WRIT_DATA_DIR`). `check-proof` needs neither and ignores it.
+fn remote_url(args: &LogArgs) -> Option<String> {
+    if matches!(args.command, LogCommand::CheckProof(_)) {
+        return None;
+    }
+    if let Some(url) = &args.url {
+        return Some(url.clone());
+    }
+    let local_named = args.data.data_dir.is_some()
+        || std::env::var_os("WRIT_DATA_DIR").is_some_and(|d| !d.is_empty());
+    let writes = matches!(args.command, LogCommand::Init(_) | LogCommand::Append(_));
+    if local_named || writes {
+        return None;
+    }
+    std::env::var(client::ENV_URL)
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+fn run_local(args: LogArgs, json: bool) -> Exit {
     let result = match args.command {
         LogCommand::Init(a) => init(&args.data, &a),
         LogCommand::Append(a) => append(&args.data, &a),
@@ -292,14 +371,19 @@ fn checkpoint(data: &DataDirArgs, args: &JsonArgs) -> Result<Exit, CliError> {
     if args.json {
         let cp = Checkpoint::open(note.as_bytes(), &[log.verifier().clone()])
             .map_err(|e| CliError::Internal(format!("stored checkpoint: {e}")))?;
-        println!(
-            "{}",
-            json!({"origin": cp.origin, "size": cp.size, "root_hash": cp.root.to_hex(), "note": note})
-        );
+        print_checkpoint_json(&cp, &note);
     } else {
         print!("{note}");
     }
     Ok(Exit::Success)
+}
+
+/// A checkpoint for machines: its fields and the signed note they came from.
+fn print_checkpoint_json(cp: &Checkpoint, note: &str) {
+    println!(
+        "{}",
+        json!({"origin": cp.origin, "size": cp.size, "root_hash": cp.root.to_hex(), "note": note})
+    );
 }
 
 fn vkey(data: &DataDirArgs, args: &JsonArgs) -> Result<Exit, CliError> {
@@ -417,6 +501,22 @@ fn check_proof(args: &CheckProofArgs) -> Result<Exit, CliError> {
 fn verify(data: &DataDirArgs, args: &VerifyArgs) -> Result<Exit, CliError> {
     let log = open_reader(data)?;
     let json = args.out.json;
+    if args.entries {
+        return Err(CliError::Usage(
+            "--entries is for --url: on a data dir every entry is always checked".into(),
+        ));
+    }
+    if let Some(vkey) = &args.vkey {
+        let trusted = read_vkey(vkey)?;
+        if trusted.to_vkey() != log.verifier_key() {
+            let reason = format!(
+                "the log `{}` signs its checkpoints with `{}`, not with the key given",
+                log.origin(),
+                log.verifier_key()
+            );
+            return Ok(refuse(json, "checkpoint_invalid", &reason));
+        }
+    }
     let kept = match (&args.checkpoint, &args.vkey) {
         (Some(path), Some(vkey)) => match read_checkpoint(path, &read_vkey(vkey)?)? {
             Ok(cp) => Some(cp),
@@ -484,4 +584,322 @@ fn get(data: &DataDirArgs, args: &GetArgs) -> Result<Exit, CliError> {
     let bytes = log.entry(args.index)?;
     print_entry(args.index, &bytes, args.out.json);
     Ok(Exit::Success)
+}
+
+// ---- A running authority's log, over its public endpoints ------------------------------
+
+/// The served text of a GET, with a trailing newline.
+fn served_line(client: &Client, path: &str) -> Result<String, ClientError> {
+    let mut text = client.get_text(path)?;
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    Ok(text)
+}
+
+fn not_a_log(client: &Client, what: &str, e: impl std::fmt::Display) -> ClientError {
+    CliError::Unavailable(format!(
+        "`{}` served a {what} writ cannot read: {e}",
+        client.url()
+    ))
+    .into()
+}
+
+/// The served verifier key. Only for display: nothing is trusted because the log serves it.
+fn served_verifier(client: &Client) -> Result<NoteVerifier, ClientError> {
+    let text = client.get_text("/v1/log/vkey")?;
+    NoteVerifier::from_vkey(text.trim()).map_err(|e| not_a_log(client, "verifier key", e))
+}
+
+/// The checkpoint text of a signed note, unverified: only to know what was served.
+fn unverified_checkpoint(client: &Client, note: &str) -> Result<Checkpoint, ClientError> {
+    let text = note
+        .find("\n\n")
+        .map(|end| &note[..=end])
+        .ok_or_else(|| not_a_log(client, "checkpoint", "no blank line"))?;
+    Checkpoint::parse(text).map_err(|e| not_a_log(client, "checkpoint", e))
+}
+
+fn remote_checkpoint(client: &Client, args: &JsonArgs) -> Result<Exit, ClientError> {
+    let note = client.get_text("/v1/log/checkpoint")?;
+    unverified_checkpoint(client, &note)?;
+    if args.json {
+        // As on a data dir: the checkpoint opened with the log's own key (display only; an
+        // auditor checks it with the key she holds: `writ log verify --vkey`).
+        let verifier = served_verifier(client)?;
+        let cp = Checkpoint::open(note.as_bytes(), &[verifier])
+            .map_err(|e| not_a_log(client, "checkpoint", e))?;
+        print_checkpoint_json(&cp, &note);
+    } else {
+        print!("{note}");
+    }
+    Ok(Exit::Success)
+}
+
+fn remote_vkey(client: &Client, args: &JsonArgs) -> Result<Exit, ClientError> {
+    let verifier = served_verifier(client)?;
+    if args.json {
+        println!(
+            "{}",
+            json!({"origin": verifier.name(), "vkey": verifier.to_vkey()})
+        );
+    } else {
+        println!("{}", verifier.to_vkey());
+    }
+    Ok(Exit::Success)
+}
+
+fn remote_prove(client: &Client, args: &ProveArgs) -> Result<Exit, ClientError> {
+    let path = match (args.index, args.from) {
+        (Some(index), _) => match args.size {
+            Some(size) => format!("/v1/log/proof/inclusion?index={index}&size={size}"),
+            None => format!("/v1/log/proof/inclusion?index={index}"),
+        },
+        (None, Some(from)) => match args.to {
+            Some(to) => format!("/v1/log/proof/consistency?from={from}&to={to}"),
+            None => format!("/v1/log/proof/consistency?from={from}"),
+        },
+        (None, None) => return Err(CliError::Usage("give --index or --from".into()).into()),
+    };
+    let text = served_line(client, &path)?;
+    // Printed exactly as served, once it is known to be a proof file `check-proof` reads.
+    Proof::from_json(text.trim_end()).map_err(|e| not_a_log(client, "proof", e))?;
+    print!("{text}");
+    Ok(Exit::Success)
+}
+
+/// One page of `GET /v1/log/entries`.
+#[derive(serde::Deserialize)]
+struct EntryPage {
+    entries: Vec<ServedEntry>,
+}
+
+#[derive(serde::Deserialize)]
+struct ServedEntry {
+    index: u64,
+    entry: Value,
+}
+
+fn entries_page(client: &Client, from: u64, limit: u64) -> Result<Vec<ServedEntry>, ClientError> {
+    let page: EntryPage = client.get_json(&format!("/v1/log/entries?from={from}&limit={limit}"))?;
+    // Pages are contiguous from `from`: anything else is not the log asked for.
+    for (i, e) in page.entries.iter().enumerate() {
+        if e.index != from + i as u64 {
+            return Err(not_a_log(
+                client,
+                "page of entries",
+                format!("entry {} where {} was due", e.index, from + i as u64),
+            ));
+        }
+    }
+    Ok(page.entries)
+}
+
+/// The stored bytes of a served entry: entries are RFC 8785 canonical JSON, so
+/// canonicalizing the served value gives them back (and the same leaf hash).
+fn entry_bytes(entry: &Value) -> Vec<u8> {
+    writ_core::canonical::to_canonical_vec(entry)
+}
+
+/// The size of the latest served checkpoint (unverified: only to know where the end is).
+fn served_size(client: &Client) -> Result<u64, ClientError> {
+    let note = client.get_text("/v1/log/checkpoint")?;
+    Ok(unverified_checkpoint(client, &note)?.size)
+}
+
+fn remote_tail(client: &Client, args: &TailArgs) -> Result<Exit, ClientError> {
+    let mut next = served_size(client)?.saturating_sub(args.lines);
+    loop {
+        let page = entries_page(client, next, 1000)?;
+        let full = page.len() == 1000;
+        for e in page {
+            print_entry(e.index, &entry_bytes(&e.entry), args.out.json);
+            next = e.index + 1;
+        }
+        if !args.follow {
+            return Ok(Exit::Success);
+        }
+        if !full {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+}
+
+fn remote_get(client: &Client, args: &GetArgs) -> Result<Exit, ClientError> {
+    let page = entries_page(client, args.index, 1)?;
+    let Some(e) = page.first() else {
+        return Err(CliError::Usage(format!(
+            "the log at {} has no entry {}",
+            client.url(),
+            args.index
+        ))
+        .into());
+    };
+    print_entry(e.index, &entry_bytes(&e.entry), args.out.json);
+    Ok(Exit::Success)
+}
+
+/// The root over the first `size` served entries, recomputed here.
+fn served_root(client: &Client, size: u64) -> Result<Result<writ_log::Hash, String>, ClientError> {
+    let mut range = writ_log::CompactRange::new();
+    while range.size() < size {
+        let limit = (size - range.size()).min(1000);
+        let page = entries_page(client, range.size(), limit)?;
+        if page.is_empty() {
+            return Ok(Err(format!(
+                "the log serves {} entries, but its checkpoint signs {size}",
+                range.size()
+            )));
+        }
+        for e in page
+            .into_iter()
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        {
+            range.append(leaf_hash(&entry_bytes(&e.entry)));
+        }
+    }
+    Ok(Ok(range.root()))
+}
+
+fn remote_verify(client: &Client, args: &VerifyArgs) -> Result<Exit, ClientError> {
+    let json = args.out.json;
+    let Some(vkey) = &args.vkey else {
+        return Err(CliError::Usage(
+            "`writ log verify --url` needs --vkey: the checkpoint verifier key you trust (a log \
+             that verifies with the key it serves proves nothing)"
+                .into(),
+        )
+        .into());
+    };
+    let verifier = read_vkey(vkey)?;
+    let kept = match &args.checkpoint {
+        Some(path) => match read_checkpoint(path, &verifier)? {
+            Ok(cp) => Some(cp),
+            Err(reason) => return Ok(refuse(json, "checkpoint_invalid", &reason)),
+        },
+        None => None,
+    };
+    let note = client.get_text("/v1/log/checkpoint")?;
+    let latest = match Checkpoint::open(note.as_bytes(), std::slice::from_ref(&verifier)) {
+        Ok(cp) => cp,
+        Err(e) => {
+            let reason = format!(
+                "the checkpoint served by {} does not verify with the key given: {e}",
+                client.url()
+            );
+            return Ok(refuse(json, "checkpoint_invalid", &reason));
+        }
+    };
+    if let Some(kept) = &kept {
+        if let Err(reason) = consistent(client, kept, &latest)? {
+            return Ok(refuse(json, "log_inconsistent", &reason));
+        }
+    }
+    if args.entries {
+        match served_root(client, latest.size)? {
+            Ok(root) if root == latest.root => {}
+            Ok(root) => {
+                let reason = format!(
+                    "the {} served entries hash to root {root}, not to the signed root {}",
+                    latest.size, latest.root
+                );
+                return Ok(refuse(json, "log_inconsistent", &reason));
+            }
+            Err(reason) => return Ok(refuse(json, "log_inconsistent", &reason)),
+        }
+    }
+    if json {
+        println!(
+            "{}",
+            json!({"valid": true, "origin": latest.origin, "size": latest.size,
+                   "root_hash": latest.root.to_hex(), "entries_checked": args.entries,
+                   "consistent_with": kept.as_ref().map(|k| k.size)})
+        );
+    } else {
+        println!(
+            "log `{}` at {}: checkpoint of size {} with root {} verifies with the key given{}{}",
+            latest.origin,
+            client.url(),
+            latest.size,
+            latest.root,
+            kept.map(|k| format!(", consistent with the kept checkpoint of size {}", k.size))
+                .unwrap_or_default(),
+            if args.entries {
+                ", and every served entry hashes to it"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(Exit::Success)
+}
+
+/// Whether the served log at `latest` extends the `kept` checkpoint: `Err(reason)` when not.
+fn consistent(
+    client: &Client,
+    kept: &Checkpoint,
+    latest: &Checkpoint,
+) -> Result<Result<(), String>, ClientError> {
+    if kept.origin != latest.origin {
+        return Ok(Err(format!(
+            "the kept checkpoint is of log `{}`, the served one of `{}`",
+            kept.origin, latest.origin
+        )));
+    }
+    if kept.size > latest.size {
+        return Ok(Err(format!(
+            "the log shrank: the kept checkpoint signs {} entries, the served one {}",
+            kept.size, latest.size
+        )));
+    }
+    if kept.size == latest.size || kept.size == 0 {
+        let expected = if kept.size == 0 {
+            writ_log::EMPTY_ROOT
+        } else {
+            latest.root
+        };
+        return Ok(if kept.root == expected {
+            Ok(())
+        } else {
+            Err(format!(
+                "two signed checkpoints of size {} with different roots ({} and {}): the log \
+                 was rewritten",
+                kept.size, kept.root, expected
+            ))
+        });
+    }
+    let path = format!(
+        "/v1/log/proof/consistency?from={}&to={}",
+        kept.size, latest.size
+    );
+    let text = client.get_text(&path)?;
+    let proof = match Proof::from_json(&text) {
+        Ok(Proof::Consistency(p)) => p,
+        Ok(Proof::Inclusion(_)) => {
+            return Ok(Err(
+                "asked for a consistency proof, served an inclusion proof".into(),
+            ))
+        }
+        Err(e) => {
+            return Ok(Err(format!(
+                "the served consistency proof is malformed: {e}"
+            )))
+        }
+    };
+    if (proof.size1, proof.root1, proof.size2, proof.root2)
+        != (kept.size, kept.root, latest.size, latest.root)
+    {
+        return Ok(Err(format!(
+            "the served consistency proof is from size {} to {}, not between the two signed \
+             checkpoints ({} and {})",
+            proof.size1, proof.size2, kept.size, latest.size
+        )));
+    }
+    Ok(match proof.verify() {
+        Ok(()) => Ok(()),
+        Err(e) => Err(format!(
+            "the log does not extend the kept checkpoint of size {}: {e}",
+            kept.size
+        )),
+    })
 }

@@ -1,9 +1,12 @@
 //! One module per subcommand, each with its arguments and a `run`.
 
+pub mod bench;
 pub mod env;
 pub mod keys;
 pub mod log;
 pub mod policy;
 pub mod principals;
+pub mod request;
+pub mod revoke;
 pub mod serve;
 pub mod verify;

@@ -10,12 +10,14 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use writ_policy::{
     parse_cases, run_cases, Issue, Limits, PolicySet, SourceError, ENTITIES_FILE, EXAMPLE_CASES,
     EXAMPLE_ENTITIES, EXAMPLE_POLICIES, EXAMPLE_SCHEMA, POLICIES_FILE, SCHEMA_FILE,
 };
 
+use crate::client::{Auth, ClientError, ServerArgs};
 use crate::datadir;
 use crate::error::CliError;
 use crate::exit::Exit;
@@ -45,6 +47,47 @@ pub enum PolicyCommand {
     /// "writ-policy-set-v1", "policies": <policies.cedar text>, "schema": <writ.cedarschema
     /// text>}. The set must parse; it is not validated.
     Digest(DirArgs),
+    /// Validate DIR's policy set, then make it the one in force at a running authority
+    /// (admin token).
+    ///
+    /// A set that does not validate is refused here (exit 64) and never sent. The authority
+    /// validates it again, logs it (a `policy` entry with its digest and full text) and
+    /// decides every later request with it. Writs issued under the previous set stay valid
+    /// until they expire, unless that set's digest is revoked (`writ revoke --policy`).
+    #[command(after_help = "\
+Example:
+  writ policy validate ./policy && writ policy test ./policy ./policy/cases.json
+  WRIT_URL=https://writ.example.com WRIT_TOKEN_FILE=admin.token writ policy apply ./policy
+  writ revoke --policy OLD_DIGEST --reason 'replaced'   # optional: retire the old set")]
+    Apply(ApplyArgs),
+    /// Print the policy set in force at a running authority (admin token): its digest,
+    /// policy ids and retired digests; --out DIR writes its three files.
+    #[command(after_help = "\
+Example:
+  writ policy show --url https://writ.example.com --token-file admin.token --out ./current
+  $EDITOR ./current/policies.cedar && writ policy apply ./current")]
+    Show(ShowArgs),
+}
+
+#[derive(Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    dir: DirArgs,
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+#[derive(Args)]
+pub struct ShowArgs {
+    /// Write writ.cedarschema, policies.cedar and entities.json into DIR (created; existing
+    /// files are never replaced).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Print the authority's answer as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 #[derive(Args)]
@@ -80,6 +123,8 @@ pub fn run(cmd: PolicyCommand) -> Exit {
         PolicyCommand::Validate(a) => (validate(a), a.json),
         PolicyCommand::Test(a) => (test(a), a.dir.json),
         PolicyCommand::Digest(a) => (digest(a), a.json),
+        PolicyCommand::Apply(a) => return apply(a).unwrap_or_else(|e| e.report(a.dir.json)),
+        PolicyCommand::Show(a) => return show(a).unwrap_or_else(|e| e.report(a.json)),
     };
     match result {
         Ok(exit) => exit,
@@ -92,6 +137,11 @@ pub fn run(cmd: PolicyCommand) -> Exit {
 /// finding.
 pub fn load_dir(dir: &Path) -> Result<PolicySet, CliError> {
     let texts = read_dir(dir)?;
+    load_texts(dir, &texts)
+}
+
+/// Validates the texts read from `dir`, as [`load_dir`] does.
+fn load_texts(dir: &Path, texts: &Texts) -> Result<PolicySet, CliError> {
     PolicySet::from_texts(&texts.schema, &texts.policies, &texts.entities).map_err(|e| {
         let mut message = format!("policy set in `{}`: {e}", dir.display());
         if let writ_policy::Error::Invalid(report) = &e {
@@ -292,6 +342,97 @@ fn digest(args: &DirArgs) -> Result<Exit, CliError> {
         println!("{}", json!({"digest": set.digest()}));
     } else {
         println!("{}", set.digest());
+    }
+    Ok(Exit::Success)
+}
+
+/// The authority's answer to `PUT /v1/policy`.
+#[derive(Deserialize)]
+struct Applied {
+    digest: String,
+    log_index: u64,
+    #[serde(default)]
+    policy_ids: Vec<String>,
+}
+
+fn apply(args: &ApplyArgs) -> Result<Exit, ClientError> {
+    let dir = &args.dir.dir;
+    let mut texts = read_dir(dir)?;
+    if texts.entities.trim().is_empty() {
+        texts.entities = "[]".into();
+    }
+    // Refused here, never sent: the same check `writ serve` makes before it starts.
+    let set = load_texts(dir, &texts)?;
+    let client = args.server.connect(Auth::Token)?;
+    let body =
+        json!({"schema": texts.schema, "policies": texts.policies, "entities": texts.entities});
+    let raw: Value = client.put_json("/v1/policy", &body)?;
+    let applied: Applied = serde_json::from_value(raw.clone()).map_err(|e| {
+        CliError::Unavailable(format!(
+            "the authority's answer is not a policy receipt: {e}"
+        ))
+    })?;
+    let local = set.digest().to_hex();
+    if applied.digest != local {
+        eprintln!(
+            "writ: warning: the authority reports digest {} for a set whose digest here is \
+             {local}",
+            applied.digest
+        );
+    }
+    if args.dir.json {
+        println!("{raw}");
+    } else {
+        println!(
+            "applied {} (log index {})",
+            applied.digest, applied.log_index
+        );
+        println!("policies: {}", applied.policy_ids.join(", "));
+    }
+    Ok(Exit::Success)
+}
+
+/// The authority's answer to `GET /v1/policy`.
+#[derive(Deserialize)]
+struct InForce {
+    digest: String,
+    #[serde(default)]
+    policy_ids: Vec<String>,
+    #[serde(default)]
+    retired: Vec<String>,
+    schema: String,
+    policies: String,
+    entities: String,
+}
+
+fn show(args: &ShowArgs) -> Result<Exit, ClientError> {
+    let client = args.server.connect(Auth::Token)?;
+    let raw: Value = client.get_json("/v1/policy")?;
+    let set: InForce = serde_json::from_value(raw.clone()).map_err(|e| {
+        CliError::Unavailable(format!("the authority's answer is not a policy set: {e}"))
+    })?;
+    if let Some(out) = &args.out {
+        datadir::ensure_dir(out)?;
+        for (name, text) in [
+            (SCHEMA_FILE, &set.schema),
+            (POLICIES_FILE, &set.policies),
+            (ENTITIES_FILE, &set.entities),
+        ] {
+            datadir::write_new(&out.join(name), text.as_bytes(), 0o644)?;
+        }
+    }
+    if args.json {
+        println!("{raw}");
+    } else {
+        println!("digest   {}", set.digest);
+        println!("policies {}", set.policy_ids.join(", "));
+        if !set.retired.is_empty() {
+            println!("retired  {}", set.retired.join(", "));
+        }
+        match &args.out {
+            Some(out) => println!("written to {}", out.display()),
+            None => println!("(--out DIR writes the schema, policies and entities)"),
+        }
     }
     Ok(Exit::Success)
 }

@@ -1,19 +1,23 @@
 //! `writ serve`: the authority, on the embedded default (SQLite) with nothing to install.
 
+mod config;
+mod tls;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
 use clap::Args;
-use serde::{Deserialize, Serialize};
-use writ_authority::{Authority, AuthorityConfig, Stores};
+use writ_authority::{Authority, Stores};
 use writ_core::{KeySet, SigningKey};
-use writ_store::{Role, SqlitePrincipals, SqliteReplayStore};
+use writ_store::{Role, SqlitePolicies, SqlitePrincipals, SqliteReplayStore, SqliteSigningKeys};
 
 use crate::datadir::{self, DataDirArgs, DATABASE_FILE};
 use crate::error::CliError;
 use crate::exit::Exit;
 use crate::input;
+
+use self::config::{FileConfig, Settings, SettingsArgs};
 
 /// The authority's settings file inside the data dir; written last at first start.
 pub const CONFIG_FILE: &str = "writ.toml";
@@ -29,28 +33,22 @@ pub const POLICY_DIR: &str = "policy";
 /// Run the authority: agents ask it before they act.
 ///
 /// On first start it creates the data dir: SQLite database, writ-signing key and JWKS, the
-/// log with its own checkpoint key, example Cedar policies, and an admin token (0600). It
-/// listens on 127.0.0.1:7070; plain HTTP is served on loopback only.
+/// log with its own checkpoint key, example Cedar policies, an admin token (0600) and
+/// `writ.toml`, the settings file. It listens on 127.0.0.1:7070; with --tls-cert and
+/// --tls-key it serves HTTPS on any address, without them plain HTTP on loopback only.
+///
+/// Every setting below can also be set in `writ.toml` (the key is named in brackets); a flag
+/// wins over the file, the file over the default. Unknown keys are refused.
 #[derive(Args)]
 pub struct ServeArgs {
     #[command(flatten)]
     data: DataDirArgs,
-    /// Address to listen on.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070")]
-    listen: SocketAddr,
-    /// The issuer (`iss`) to create the authority with; fixed in writ.toml afterwards.
+    /// The issuer (`iss`) to create the authority with [default: http(s)://ADDR]; fixed in
+    /// writ.toml afterwards.
     #[arg(long, value_name = "ISS")]
     issuer: Option<String>,
-    /// Serve plain HTTP on a non-loopback address (only behind a TLS-terminating proxy).
-    #[arg(long)]
-    allow_insecure_http: bool,
-}
-
-/// `writ.toml`.
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ServeConfig {
-    issuer: String,
+    #[command(flatten)]
+    settings: SettingsArgs,
 }
 
 pub fn run(args: ServeArgs) -> Exit {
@@ -67,14 +65,29 @@ fn serve(args: &ServeArgs) -> Result<(), CliError> {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
-    if !args.listen.ip().is_loopback() && !args.allow_insecure_http {
+    let dir = args.data.resolve()?;
+    let (config_path, named) = config::config_path(&args.settings, &dir, CONFIG_FILE);
+    let file = if config_path.exists() {
+        Some(config::load(&config_path)?)
+    } else if named {
         return Err(CliError::Usage(format!(
-            "refusing plain HTTP on non-loopback `{}`: TLS arrives with --tls-cert/--tls-key; \
-             pass --allow-insecure-http only behind a TLS-terminating proxy",
-            args.listen
+            "config file `{}` does not exist",
+            config_path.display()
+        )));
+    } else {
+        None
+    };
+    let settings = Settings::merge(&args.settings, file.as_ref(), &config_path)?;
+    let tls = settings.tls.as_ref().map(tls::server_config).transpose()?;
+    if tls.is_none() && !settings.listen.ip().is_loopback() && !settings.allow_insecure_http {
+        return Err(CliError::Usage(format!(
+            "refusing plain HTTP on non-loopback `{}`: serve TLS with --tls-cert and --tls-key \
+             (or [tls] in the config file); pass --allow-insecure-http only behind a \
+             TLS-terminating proxy",
+            settings.listen
         )));
     }
-    let dir = args.data.resolve()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -82,14 +95,13 @@ fn serve(args: &ServeArgs) -> Result<(), CliError> {
     // Bind first: a busy port fails before anything is created, and a first start on port 0
     // names its issuer after the port it really got.
     let listener = runtime
-        .block_on(tokio::net::TcpListener::bind(args.listen))
-        .map_err(|e| CliError::Usage(format!("cannot listen on `{}`: {e}", args.listen)))?;
+        .block_on(tokio::net::TcpListener::bind(settings.listen))
+        .map_err(|e| CliError::Usage(format!("cannot listen on `{}`: {e}", settings.listen)))?;
     let addr = listener
         .local_addr()
         .map_err(|e| CliError::Internal(e.to_string()))?;
-    let created = initialize(&dir, args, addr)?;
-    let config: ServeConfig = toml::from_str(&input::read_file(&dir.join(CONFIG_FILE), "config")?)
-        .map_err(|e| CliError::Usage(format!("{CONFIG_FILE}: {e}")))?;
+    let issuer = issuer(args, file.as_ref(), &config_path, scheme, addr);
+    let created = initialize(&dir, &config_path, &issuer)?;
     let signing_key =
         SigningKey::from_pkcs8_pem(&input::read_file(&dir.join(ISSUER_KEY_FILE), "issuer key")?)
             .map_err(|e| CliError::Usage(format!("{ISSUER_KEY_FILE}: {e}")))?;
@@ -101,24 +113,80 @@ fn serve(args: &ServeArgs) -> Result<(), CliError> {
         principals,
         log,
         replay,
+        keys: SqliteSigningKeys::open(&dir.join(DATABASE_FILE))?,
+        policies: SqlitePolicies::open(&dir.join(DATABASE_FILE))?,
     };
+    let dir_policy = policy.digest();
     let authority = Arc::new(
-        Authority::new(
-            AuthorityConfig::new(config.issuer.clone()),
-            signing_key,
-            stores,
-            policy,
-        )
-        .map_err(|e| CliError::Unavailable(format!("cannot log the policy in force: {e}")))?,
+        Authority::new(settings.authority(&issuer), signing_key, stores, policy)
+            .map_err(|e| CliError::Unavailable(format!("cannot log the policy in force: {e}")))?,
     );
 
+    // The file copy of the JWKS follows rotations (the served one is always current).
+    if let Err(e) = std::fs::write(dir.join(JWKS_FILE), authority.keys().to_jwks_json() + "\n") {
+        tracing::warn!(error = %e, "cannot refresh {JWKS_FILE}");
+    }
+    let in_force = authority.policy().digest();
+    if in_force != dir_policy {
+        tracing::warn!(
+            %in_force,
+            directory = %dir_policy,
+            "the policy set in force (last applied) differs from {}; apply it with \
+             `writ policy apply {}`",
+            dir.join(POLICY_DIR).display(),
+            dir.join(POLICY_DIR).display()
+        );
+    }
+    let maintained = authority.clone();
+    let app = writ_authority::router(authority);
     runtime.block_on(async move {
-        announce(&dir, &config.issuer, addr, &created);
-        axum::serve(listener, writ_authority::router(authority))
-            .with_graceful_shutdown(shutdown())
-            .await
-            .map_err(|e| CliError::Internal(format!("server: {e}")))
+        // Key retirement and purging of expired consumption records.
+        tokio::spawn(writ_authority::upkeep(maintained));
+        let served = match tls {
+            Some(tls) => {
+                let listener = tls::TlsListener::new(listener, tls)
+                    .map_err(|e| CliError::Internal(format!("TLS listener: {e}")))?;
+                announce(&dir, &issuer, scheme, addr, &created);
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown())
+                    .await
+            }
+            None => {
+                announce(&dir, &issuer, scheme, addr, &created);
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown())
+                    .await
+            }
+        };
+        served.map_err(|e| CliError::Internal(format!("server: {e}")))
     })
+}
+
+/// The issuer: fixed in the config file once it exists; at first start `--issuer`, or the
+/// address actually bound.
+fn issuer(
+    args: &ServeArgs,
+    file: Option<&FileConfig>,
+    config_path: &Path,
+    scheme: &str,
+    addr: SocketAddr,
+) -> String {
+    match file {
+        Some(file) => {
+            if let Some(asked) = args.issuer.as_ref().filter(|i| **i != file.issuer) {
+                eprintln!(
+                    "writ: warning: --issuer `{asked}` ignored: the issuer is fixed at `{}` in `{}`",
+                    file.issuer,
+                    config_path.display()
+                );
+            }
+            file.issuer.clone()
+        }
+        None => args
+            .issuer
+            .clone()
+            .unwrap_or_else(|| format!("{scheme}://{addr}")),
+    }
 }
 
 /// Resolves when SIGTERM or Ctrl-C arrives; in-flight requests then finish.
@@ -139,17 +207,15 @@ async fn shutdown() {
 }
 
 /// Creates whatever the data dir lacks. Each step keeps what an earlier, interrupted start
-/// made; `writ.toml` is written last.
-fn initialize(dir: &Path, args: &ServeArgs, addr: SocketAddr) -> Result<Vec<String>, CliError> {
+/// made; the config file, when it does not exist yet, is written last. A data dir with a
+/// config file and a writ-signing key is taken as made (the config file may have been
+/// written by hand before the first start).
+fn initialize(dir: &Path, config_path: &Path, issuer: &str) -> Result<Vec<String>, CliError> {
     let mut created = Vec::new();
     datadir::ensure_dir(dir)?;
-    if dir.join(CONFIG_FILE).exists() {
+    if config_path.exists() && dir.join(ISSUER_KEY_FILE).exists() {
         return Ok(created);
     }
-    let issuer = args
-        .issuer
-        .clone()
-        .unwrap_or_else(|| format!("http://{addr}"));
 
     let key_path = dir.join(ISSUER_KEY_FILE);
     if !key_path.exists() {
@@ -179,7 +245,7 @@ fn initialize(dir: &Path, args: &ServeArgs, addr: SocketAddr) -> Result<Vec<Stri
             issuer
                 .split("://")
                 .nth(1)
-                .unwrap_or(&issuer)
+                .unwrap_or(issuer)
                 .trim_end_matches('/')
         );
         let log = crate::command::log::create_log(dir, Some(&origin))?;
@@ -203,14 +269,14 @@ fn initialize(dir: &Path, args: &ServeArgs, addr: SocketAddr) -> Result<Vec<Stri
         created.push(format!("admin token ({}, mode 0600)", token_path.display()));
     }
 
-    let config =
-        toml::to_string(&ServeConfig { issuer }).map_err(|e| CliError::Internal(e.to_string()))?;
-    datadir::write_new(&dir.join(CONFIG_FILE), config.as_bytes(), 0o644)?;
-    created.push(format!("settings ({})", dir.join(CONFIG_FILE).display()));
+    if !config_path.exists() {
+        datadir::write_new(config_path, config::initial_file(issuer).as_bytes(), 0o644)?;
+        created.push(format!("settings ({})", config_path.display()));
+    }
     Ok(created)
 }
 
-fn announce(dir: &Path, issuer: &str, addr: SocketAddr, created: &[String]) {
+fn announce(dir: &Path, issuer: &str, scheme: &str, addr: SocketAddr, created: &[String]) {
     let d = dir.display();
     if !created.is_empty() {
         eprintln!("writ: created {d}:");
@@ -218,11 +284,11 @@ fn announce(dir: &Path, issuer: &str, addr: SocketAddr, created: &[String]) {
             eprintln!("  - {item}");
         }
     }
-    eprintln!("writ: authority `{issuer}` listening on http://{addr}");
+    eprintln!("writ: authority `{issuer}` listening on {scheme}://{addr}");
     eprintln!("writ: first request, from another terminal:");
     eprintln!("  AGENT=$(writ principals add build-agent --role agent --data-dir {d})");
     eprintln!("  writ principals add gate-1 --role executor --data-dir {d} >/dev/null");
     eprintln!(
-        "  curl -s -H \"Authorization: Bearer $AGENT\" http://{addr}/v1/authorize \\\n    -d '{{\"action\":\"exec\",\"resource\":\"/usr/bin/git\",\"args\":{{\"argv\":[\"git\",\"status\"],\"cwd\":\"/work\",\"env\":{{}}}},\"audience\":\"gate-1\"}}'"
+        "  curl -s -H \"Authorization: Bearer $AGENT\" {scheme}://{addr}/v1/authorize \\\n    -d '{{\"action\":\"exec\",\"resource\":\"/usr/bin/git\",\"args\":{{\"argv\":[\"git\",\"status\"],\"cwd\":\"/work\",\"env\":{{}}}},\"audience\":\"gate-1\"}}'"
     );
 }

@@ -5,6 +5,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+pub mod server;
+
 use serde_json::{json, Value};
 use writ_core::{canonical, sign, Claims, Jti, KeySet, PolicyRef, Scope, Sha256Digest, SigningKey};
 

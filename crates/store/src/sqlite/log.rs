@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Mutex;
 use std::thread::JoinHandle;
 
@@ -63,9 +63,12 @@ struct Writer {
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
+/// What the writer does with an entry's outcome: its index once durable, or why not.
+pub type AppendCallback = Box<dyn FnOnce(Result<u64, StoreError>) + Send>;
+
 struct Request {
     entry: Vec<u8>,
-    reply: SyncSender<Result<u64, String>>,
+    reply: AppendCallback,
 }
 
 impl std::fmt::Debug for SqliteLog {
@@ -214,6 +217,22 @@ impl SqliteLog {
     /// Appends one entry (its canonical bytes) and returns its index once it is durable.
     /// Concurrent callers share transactions.
     pub fn append(&self, entry: Vec<u8>) -> Result<u64, StoreError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.append_then(
+            entry,
+            Box::new(move |result| {
+                let _ = reply.send(result);
+            }),
+        )?;
+        answer
+            .recv()
+            .map_err(|_| StoreError::Writer("writer thread stopped".into()))?
+    }
+
+    /// Queues one entry and returns at once; the writer calls `then` with its index once it is
+    /// durable (or with the error that kept it out). For callers that must not hold a thread
+    /// while the group commit runs. An error returned here means `then` is never called.
+    pub fn append_then(&self, entry: Vec<u8>, then: AppendCallback) -> Result<(), StoreError> {
         // Only what the audit accepts is written, so no caller can make the log unverifiable.
         if !is_canonical_entry(&entry) {
             return Err(StoreError::InvalidEntry);
@@ -222,20 +241,13 @@ impl SqliteLog {
             .writer
             .as_ref()
             .ok_or_else(|| StoreError::Writer("opened read-only".into()))?;
-        let (reply, answer) = mpsc::sync_channel(1);
-        {
-            let queue = writer.queue.lock().map_err(|_| StoreError::Poisoned)?;
-            let queue = queue
-                .as_ref()
-                .ok_or_else(|| StoreError::Writer("log closed".into()))?;
-            queue
-                .send(Request { entry, reply })
-                .map_err(|_| StoreError::Writer("writer thread stopped".into()))?;
-        }
-        answer
-            .recv()
-            .map_err(|_| StoreError::Writer("writer thread stopped".into()))?
-            .map_err(StoreError::Writer)
+        let queue = writer.queue.lock().map_err(|_| StoreError::Poisoned)?;
+        let queue = queue
+            .as_ref()
+            .ok_or_else(|| StoreError::Writer("log closed".into()))?;
+        queue
+            .send(Request { entry, reply: then })
+            .map_err(|_| StoreError::Writer("writer thread stopped".into()))
     }
 
     fn read<T>(
@@ -431,7 +443,7 @@ fn run_writer(mut conn: Connection, origin: String, signer: NoteSigner, queue: R
         match commit(&mut conn, &mut range, &origin, &signer, &batch) {
             Ok(first_index) => {
                 for (i, request) in batch.into_iter().enumerate() {
-                    let _ = request.reply.send(Ok(first_index + i as u64));
+                    (request.reply)(Ok(first_index + i as u64));
                 }
             }
             Err(e) => {
@@ -439,7 +451,7 @@ fn run_writer(mut conn: Connection, origin: String, signer: NoteSigner, queue: R
                 range = None;
                 let message = e.to_string();
                 for request in batch {
-                    let _ = request.reply.send(Err(message.clone()));
+                    (request.reply)(Err(StoreError::Writer(message.clone())));
                 }
             }
         }

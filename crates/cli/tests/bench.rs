@@ -1,0 +1,142 @@
+//! `writ bench authorize`: a tiny run against a spawned server, checked for shape and sanity.
+
+use serde_json::Value;
+
+use crate::support::*;
+
+fn number(v: &Value, what: &str) -> f64 {
+    v.as_f64()
+        .unwrap_or_else(|| panic!("{what} is not a number: {v}"))
+}
+
+#[test]
+fn tiny_authorize_run_reports_sane_figures() {
+    let out = run(
+        &[
+            "bench",
+            "authorize",
+            "--rates",
+            "50",
+            "--duration-secs",
+            "1",
+            "--warmup-secs",
+            "0.2",
+            "--clients",
+            "1,2",
+            "--cpu-secs",
+            "0.3",
+            "--json",
+        ],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(status(&out), 0, "stderr: {stderr}");
+    let report = stdout_json(&out);
+    assert_eq!(report["spawned"], true, "{report}");
+
+    let open = report["open"].as_array().expect("open steps");
+    assert_eq!(open.len(), 1, "{report}");
+    let step = &open[0];
+    assert_eq!(step["offered_per_sec"], 50);
+    assert_eq!(step["scheduled"], 50);
+    assert!(step["permits"].as_u64().unwrap() > 0, "{step}");
+    assert_eq!(step["permits"], 50, "{step}");
+    for zero in ["deny", "errors", "dropped"] {
+        assert_eq!(step[zero], 0, "{zero}: {step}");
+    }
+    let achieved = number(&step["achieved_permits_per_sec"], "achieved");
+    assert!(achieved > 25.0 && achieved <= 50.5, "{step}");
+    let lat = &step["latency_ms"];
+    let (p50, p90, p99, max) = (
+        number(&lat["p50"], "p50"),
+        number(&lat["p90"], "p90"),
+        number(&lat["p99"], "p99"),
+        number(&lat["max"], "max"),
+    );
+    assert!(0.0 < p50 && p50 <= p90 && p90 <= p99 && p99 <= max, "{lat}");
+    assert!(
+        number(&step["cpu"]["server_cores"], "server cpu") >= 0.0,
+        "{step}"
+    );
+
+    let closed = report["closed"].as_array().expect("closed steps");
+    let clients: Vec<u64> = closed
+        .iter()
+        .map(|s| s["clients"].as_u64().unwrap())
+        .collect();
+    assert_eq!(clients, [1, 2], "{report}");
+    for step in closed {
+        assert!(step["permits"].as_u64().unwrap() > 0, "{step}");
+        assert_eq!(step["deny"], 0, "{step}");
+        assert_eq!(step["errors"], 0, "{step}");
+        assert!(
+            number(&step["throughput_per_sec"], "throughput") > 0.0,
+            "{step}"
+        );
+        let lat = &step["latency_ms"];
+        assert!(
+            number(&lat["p50"], "p50") <= number(&lat["p99"], "p99"),
+            "{lat}"
+        );
+    }
+
+    let cpu = &report["cpu"];
+    assert!(number(&cpu["evaluate_us"], "evaluate") > 0.0, "{cpu}");
+    assert!(number(&cpu["sign_us"], "sign") > 0.0, "{cpu}");
+    assert!(number(&cpu["decision_us"], "decision") > 0.0, "{cpu}");
+    assert!(cpu["cores"].as_u64().unwrap() >= 1, "{cpu}");
+    assert!(number(&cpu["bound_per_sec"], "bound") > 0.0, "{cpu}");
+
+    // 50/s is far below anything a server sustains: it is the summary's rate.
+    let summary = &report["summary"];
+    assert_eq!(summary["p99_goal_ms"], 20.0, "{summary}");
+    if p99 < 20.0 {
+        assert_eq!(summary["sustained_per_sec"], 50, "{summary}");
+        assert!(
+            number(&summary["ratio_to_cpu_bound"], "ratio") > 0.0,
+            "{summary}"
+        );
+    }
+}
+
+#[test]
+fn help_teaches_the_figures() {
+    let out = run(&["bench", "authorize", "--help"], None);
+    assert_eq!(status(&out), 0);
+    let help = String::from_utf8_lossy(&out.stdout);
+    for figure in [
+        "offered/s",
+        "achieved/s",
+        "dropped",
+        "p99",
+        "coordinated omission",
+        "bound",
+    ] {
+        assert!(help.contains(figure), "--help lacks `{figure}`:\n{help}");
+    }
+}
+
+#[test]
+fn usage_errors_and_an_unreachable_server() {
+    let out = run(&["bench", "authorize", "--rates", "0"], None);
+    assert_eq!(status(&out), 64);
+    let out = run(&["bench", "authorize", "--url", "http://127.0.0.1:9"], None);
+    assert_eq!(status(&out), 64, "--url without --token and --audience");
+    // Port 9 (discard) on loopback: nothing listens there in a test environment.
+    let out = run(
+        &[
+            "bench",
+            "authorize",
+            "--url",
+            "http://127.0.0.1:9",
+            "--token",
+            "writ_x",
+            "--audience",
+            "gate-1",
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(status(&out), 69, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout_json(&out)["code"], "unavailable");
+}
