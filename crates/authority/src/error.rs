@@ -23,6 +23,9 @@ pub enum ApiError {
     /// A store is unreachable: nothing is issued.
     #[error("service unavailable")]
     Unavailable(String),
+    /// The thing to create exists already.
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// The request body is larger than the configured limit (bytes).
     #[error("request body over {0} bytes")]
     PayloadTooLarge(usize),
@@ -48,6 +51,7 @@ impl ApiError {
             ApiError::Unavailable(_) | ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -62,6 +66,7 @@ impl ApiError {
             ApiError::Unavailable(_) => "unavailable",
             ApiError::RateLimited => "rate_limited",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::Conflict(_) => "conflict",
             ApiError::Timeout => "timeout",
             ApiError::Internal(_) => "internal",
         }
@@ -90,7 +95,10 @@ impl From<writ_store::StoreError> for ApiError {
         use writ_store::StoreError as S;
         match e {
             S::OutOfRange { .. } | S::Proof(_) => ApiError::NotFound(e.to_string()),
-            S::Retired(_) | S::InForce(_) => ApiError::BadRequest(e.to_string()),
+            S::Retired(_) | S::InForce(_) | S::InvalidName(_) => {
+                ApiError::BadRequest(e.to_string())
+            }
+            S::PrincipalExists(_) => ApiError::Conflict(e.to_string()),
             S::Sqlite(_) | S::Writer(_) | S::Poisoned => ApiError::Unavailable(e.to_string()),
             other => ApiError::Internal(other.to_string()),
         }

@@ -21,6 +21,7 @@ mod keyring;
 mod keys;
 mod metrics;
 mod policy;
+mod principals;
 mod receipts;
 mod revoke;
 
@@ -32,5 +33,6 @@ pub use http::router;
 pub use keyring::KeyState;
 pub use keys::{upkeep, KeysResponse, RotateResponse};
 pub use policy::{ApplyResponse, PolicyRequest, PolicyResponse};
+pub use principals::{PrincipalRequest, PrincipalResponse, PrincipalsResponse};
 pub use receipts::{ReceiptRequest, ReceiptResponse};
 pub use revoke::{RevokeRequest, RevokeResponse};

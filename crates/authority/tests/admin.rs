@@ -389,6 +389,8 @@ async fn the_openapi_document_describes_every_route() {
         ("get", "/v1/policy"),
         ("put", "/v1/policy"),
         ("get", "/v1/keys"),
+        ("get", "/v1/principals"),
+        ("post", "/v1/principals"),
         ("post", "/v1/keys/rotate"),
         ("get", "/.well-known/jwks.json"),
         ("get", "/v1/log/checkpoint"),
@@ -422,4 +424,63 @@ async fn the_openapi_document_describes_every_route() {
         assert!(authorize.get(field).is_some(), "{field}");
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+#[tokio::test]
+async fn admins_register_principals_and_the_token_works_once_shown() {
+    let f = fixture();
+    let body = json!({"name": "gate-9", "role": "executor"}).to_string();
+    let (status, _) = call(
+        &f.app,
+        "POST",
+        "/v1/principals",
+        Some(&f.agent),
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, res) = call(
+        &f.app,
+        "POST",
+        "/v1/principals",
+        Some(&f.admin),
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    let token = res["token"].as_str().unwrap().to_string();
+    assert!(token.starts_with("writ_"));
+    // The new executor is an audience at once, and its token consumes.
+    let mut request: Value =
+        serde_json::from_str(&request("exec", "/usr/bin/git", git_status())).unwrap();
+    request["audience"] = json!("gate-9");
+    let writ = issue(&f, request.to_string()).await;
+    let (_, answer) = consume(&f, &token, consume_body(&writ, "n1", None)).await;
+    assert_eq!(answer["decision"], "permit", "{answer}");
+    // A taken name is a conflict; a bad name or role is refused.
+    let (status, _) = call(&f.app, "POST", "/v1/principals", Some(&f.admin), Some(body)).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    for bad in [
+        json!({"name": "a b", "role": "agent"}),
+        json!({"name": "x", "role": "root"}),
+    ] {
+        let (status, _) = call(
+            &f.app,
+            "POST",
+            "/v1/principals",
+            Some(&f.admin),
+            Some(bad.to_string()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    // The list never shows a token.
+    let (_, list) = call(&f.app, "GET", "/v1/principals", Some(&f.admin), None).await;
+    assert!(list["principals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["name"] == "gate-9"));
+    assert!(!list.to_string().contains(&token));
+    assert!(!list.to_string().contains("token"));
 }

@@ -24,6 +24,10 @@ use crate::input;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one whole call (connect, send, answer) may take.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a gate waits for a connection.
+pub const GATE_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one whole call of a gate may take.
+pub const GATE_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest answer read (a page of log entries may carry policy texts).
 const MAX_ANSWER: u64 = 64 << 20;
 
@@ -172,17 +176,22 @@ impl ServerArgs {
                 } else {
                     return Err(CliError::Usage(HOW_TO_SET_TOKEN.into()));
                 };
-                let token = Zeroizing::new(token.trim().to_owned());
-                if token.is_empty() || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                    return Err(CliError::Usage(
-                        "the bearer token is empty or holds whitespace".into(),
-                    ));
-                }
-                Some(token)
+                Some(check_token(token)?)
             }
         };
         Client::new(&url, token, ca_cert.as_deref())
     }
+}
+
+/// A bearer token, trimmed; refused when empty or holding whitespace.
+pub fn check_token(token: Zeroizing<String>) -> Result<Zeroizing<String>, CliError> {
+    let token = Zeroizing::new(token.trim().to_owned());
+    if token.is_empty() || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(CliError::Usage(
+            "the bearer token is empty or holds whitespace".into(),
+        ));
+    }
+    Ok(token)
 }
 
 fn read_token_file(path: &Path) -> Result<Zeroizing<String>, CliError> {
@@ -328,6 +337,27 @@ impl Client {
         token: Option<Zeroizing<String>>,
         ca_cert: Option<&Path>,
     ) -> Result<Self, CliError> {
+        Self::with_timeouts(url, token, ca_cert, CONNECT_TIMEOUT, CALL_TIMEOUT)
+    }
+
+    /// A client for a gate: the URL, token and trusted roots exactly as given (never from
+    /// flags, the environment or the client config), with shorter timeouts than a person's
+    /// commands get.
+    pub fn for_gate(
+        url: &str,
+        token: Option<Zeroizing<String>>,
+        ca_cert: Option<&Path>,
+    ) -> Result<Self, CliError> {
+        Self::with_timeouts(url, token, ca_cert, GATE_CONNECT_TIMEOUT, GATE_CALL_TIMEOUT)
+    }
+
+    fn with_timeouts(
+        url: &str,
+        token: Option<Zeroizing<String>>,
+        ca_cert: Option<&Path>,
+        connect: Duration,
+        call: Duration,
+    ) -> Result<Self, CliError> {
         let base = parse_base_url(url)?;
         if token.is_some() && !base.https && !base.loopback {
             return Err(CliError::Usage(format!(
@@ -342,8 +372,8 @@ impl Client {
         }
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_connect(Some(CONNECT_TIMEOUT))
-            .timeout_global(Some(CALL_TIMEOUT))
+            .timeout_connect(Some(connect))
+            .timeout_global(Some(call))
             .max_redirects(0)
             .user_agent(format!("writ/{}", env!("CARGO_PKG_VERSION")))
             .tls_config(tls.build())

@@ -9,6 +9,7 @@ mod command;
 mod datadir;
 mod error;
 mod exit;
+mod gate;
 mod input;
 
 use clap::{Parser, Subcommand};
@@ -65,6 +66,31 @@ enum Commands {
     /// writs `policy_mismatch`. It holds from the moment the authority acknowledges it, and
     /// it is a log entry at the index printed.
     Revoke(command::revoke::RevokeArgs),
+    /// A writ's decision, consumptions, executions and revocations, from the log.
+    Lineage(command::lineage::LineageArgs),
+    /// Hooks for coding agents: `writ hook claude-code` is Claude Code's PreToolUse hook.
+    #[command(subcommand)]
+    Hook(command::hook::HookCommand),
+    /// Run a command only if a writ authorizes exactly it (exit: the command's own status).
+    ///
+    /// Action `exec`, resource the executable's canonical path, arguments the argv, the
+    /// working directory and the pass-through environment (all other variables are cleared).
+    /// Asks the authority for a writ as the agent (or takes --writ), verifies it with the
+    /// gate's pinned keys, consumes it with the executor key, runs the very file it hashed,
+    /// and logs a signed receipt. Denied: exit 77 and nothing runs; authority unreachable:
+    /// exit 69 and nothing runs.
+    Exec(command::exec::ExecArgs),
+    /// Set up this machine's gate (`writ gate init`).
+    #[command(subcommand)]
+    Gate(command::gate::GateCommand),
+    /// Put an MCP server behind a gate: every `tools/call` needs a writ (stdio transport).
+    ///
+    /// Starts SERVER_CMD and relays MCP between it and the client on standard input and
+    /// output. Each `tools/call` is authorized as `tools/call` on `mcp:<SERVER>/<tool>` with
+    /// its arguments and forwarded exactly as authorized; a denied call never reaches the
+    /// server, and the client gets a tool error naming the code and reason. Each permitted
+    /// call's result digest goes to the log in a receipt.
+    McpGateway(command::mcp_gateway::McpGatewayArgs),
     /// Measure the authority: latency at fixed offered rates, throughput, CPU bound.
     #[command(subcommand)]
     Bench(command::bench::BenchCommand),
@@ -74,6 +100,10 @@ fn main() -> Exit {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
+            // A hook must block, never end with a status its agent ignores.
+            if command::hook::invoked() {
+                command::hook::refuse_arguments(&e);
+            }
             let _ = e.print();
             return match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
@@ -93,6 +123,11 @@ fn main() -> Exit {
         Commands::Principals(args) => command::principals::run(args),
         Commands::Request(args) => command::request::run(*args),
         Commands::Revoke(args) => command::revoke::run(args),
+        Commands::Lineage(args) => command::lineage::run(args),
+        Commands::Hook(cmd) => command::hook::run(cmd),
+        Commands::McpGateway(args) => command::mcp_gateway::run(args),
         Commands::Bench(cmd) => command::bench::run(cmd),
+        Commands::Exec(args) => command::exec::run(args),
+        Commands::Gate(cmd) => command::gate::run(cmd),
     }
 }

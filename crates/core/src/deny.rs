@@ -104,7 +104,8 @@ pub struct Denial {
 }
 
 impl Denial {
-    pub(crate) fn new(code: DenyCode, detail: impl Into<Cow<'static, str>>) -> Self {
+    /// A denial with `code`, and `detail` for a human.
+    pub fn new(code: DenyCode, detail: impl Into<Cow<'static, str>>) -> Self {
         Self {
             code,
             detail: detail.into(),

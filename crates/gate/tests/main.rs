@@ -1,3 +1,4 @@
 //! writ-gate through its public interface.
 
+mod config;
 mod env;

@@ -10,6 +10,7 @@ mod limits;
 mod log;
 mod openapi;
 mod policy;
+mod principals;
 mod receipts;
 
 use std::sync::Arc;
@@ -44,6 +45,7 @@ pub fn router(authority: Arc<Authority>) -> Router {
         .merge(health::router())
         .merge(policy::router())
         .merge(receipts::router())
+        .merge(principals::router())
         .split_for_parts();
     // Serialized once: the document is fixed for the life of the process.
     let api: Arc<str> = api.to_json().unwrap_or_default().into();

@@ -13,7 +13,7 @@ pub struct ErrorBody {
 }
 
 /// A stable code (`unauthenticated`, `forbidden`, `bad_request`, `not_found`,
-/// `payload_too_large`, `rate_limited`, `timeout`, `unavailable`, `internal`) and a message
+/// `conflict`, `payload_too_large`, `rate_limited`, `timeout`, `unavailable`, `internal`) and a message
 /// for people.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]

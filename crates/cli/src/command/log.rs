@@ -253,7 +253,7 @@ fn database(data: &DataDirArgs) -> Result<PathBuf, CliError> {
     Ok(data.resolve()?.join(DATABASE_FILE))
 }
 
-fn open_reader(data: &DataDirArgs) -> Result<SqliteLog, CliError> {
+pub(crate) fn open_reader(data: &DataDirArgs) -> Result<SqliteLog, CliError> {
     let path = database(data)?;
     SqliteLog::open(&path).map_err(|e| match e {
         writ_store::StoreError::NoLog => CliError::Usage(format!(
@@ -675,12 +675,16 @@ struct EntryPage {
 }
 
 #[derive(serde::Deserialize)]
-struct ServedEntry {
-    index: u64,
-    entry: Value,
+pub(crate) struct ServedEntry {
+    pub(crate) index: u64,
+    pub(crate) entry: Value,
 }
 
-fn entries_page(client: &Client, from: u64, limit: u64) -> Result<Vec<ServedEntry>, ClientError> {
+pub(crate) fn entries_page(
+    client: &Client,
+    from: u64,
+    limit: u64,
+) -> Result<Vec<ServedEntry>, ClientError> {
     let page: EntryPage = client.get_json(&format!("/v1/log/entries?from={from}&limit={limit}"))?;
     // Pages are contiguous from `from`: anything else is not the log asked for.
     for (i, e) in page.entries.iter().enumerate() {

@@ -2,8 +2,13 @@
 
 pub mod bench;
 pub mod env;
+pub mod exec;
+pub mod gate;
+pub mod hook;
 pub mod keys;
+pub mod lineage;
 pub mod log;
+pub mod mcp_gateway;
 pub mod policy;
 pub mod principals;
 pub mod request;

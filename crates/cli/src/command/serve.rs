@@ -286,9 +286,11 @@ fn announce(dir: &Path, issuer: &str, scheme: &str, addr: SocketAddr, created: &
     }
     eprintln!("writ: authority `{issuer}` listening on {scheme}://{addr}");
     eprintln!("writ: first request, from another terminal:");
-    eprintln!("  AGENT=$(writ principals add build-agent --role agent --data-dir {d})");
+    eprintln!("  export WRIT_URL={scheme}://{addr}");
+    eprintln!("  export WRIT_TOKEN=$(writ principals add build-agent --role agent --data-dir {d})");
     eprintln!("  writ principals add gate-1 --role executor --data-dir {d} >/dev/null");
     eprintln!(
-        "  curl -s -H \"Authorization: Bearer $AGENT\" {scheme}://{addr}/v1/authorize \\\n    -d '{{\"action\":\"exec\",\"resource\":\"/usr/bin/git\",\"args\":{{\"argv\":[\"git\",\"status\"],\"cwd\":\"/work\",\"env\":{{}}}},\"audience\":\"gate-1\"}}'"
+        "  writ request --action exec --resource /usr/bin/git --audience gate-1 \\\n    \
+         --args '{{\"argv\":[\"git\",\"status\"],\"cwd\":\"/work\",\"env\":{{}}}}'"
     );
 }

@@ -133,3 +133,27 @@ pub fn get(url: &str) -> String {
         .read_to_string()
         .unwrap()
 }
+
+impl Server {
+    /// Applies writ's example policy set plus `extra` Cedar policies, as the admin, through
+    /// `writ policy apply`.
+    pub fn apply_examples_plus(&self, extra: &str) {
+        let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policy/examples");
+        let dir = tempfile::tempdir_in(self.dir.path()).unwrap();
+        for name in ["writ.cedarschema", "entities.json"] {
+            std::fs::copy(examples.join(name), dir.path().join(name)).unwrap();
+        }
+        let mut policies = std::fs::read_to_string(examples.join("policies.cedar")).unwrap();
+        policies.push('\n');
+        policies.push_str(extra);
+        std::fs::write(dir.path().join("policies.cedar"), policies).unwrap();
+        let out = writ_cmd()
+            .args(["policy", "apply", dir.path().to_str().unwrap()])
+            .args(["--url", &self.url, "--token", &self.admin_token()])
+            .env_remove("WRIT_TOKEN")
+            .env_remove("WRIT_TOKEN_FILE")
+            .output()
+            .unwrap();
+        assert_eq!(status(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
