@@ -83,10 +83,11 @@ enum Commands {
     /// Set up this machine's gate (`writ gate init`).
     #[command(subcommand)]
     Gate(command::gate::GateCommand),
-    /// Put an MCP server behind a gate: every `tools/call` needs a writ (stdio transport).
+    /// Put an MCP server behind a gate: every `tools/call` needs a writ (stdio or HTTP).
     ///
-    /// Starts SERVER_CMD and relays MCP between it and the client on standard input and
-    /// output. Each `tools/call` is authorized as `tools/call` on `mcp:<SERVER>/<tool>` with
+    /// Stdio: starts SERVER_CMD and relays MCP between it and the client on standard input
+    /// and output. Streamable HTTP: with --listen ADDR --upstream URL, serves MCP on ADDR in
+    /// front of the server at URL. Each `tools/call` is authorized as `tools/call` on `mcp:<SERVER>/<tool>` with
     /// its arguments and forwarded exactly as authorized; a denied call never reaches the
     /// server, and the client gets a tool error naming the code and reason. Each permitted
     /// call's result digest goes to the log in a receipt.

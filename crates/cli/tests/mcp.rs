@@ -1,14 +1,18 @@
 //! `writ mcp-gateway` end to end: the real filesystem MCP server (npm
 //! `@modelcontextprotocol/server-filesystem`, installed by `.ci/run` under
 //! `target/mcp-test`), a real MCP client (the official Python SDK, pip `mcp`) and a raw
-//! JSON-RPC script for batches, against a running `writ serve`.
+//! JSON-RPC script for batches, against a running `writ serve`. Over Streamable HTTP, the
+//! reference "everything" server (npm `@modelcontextprotocol/server-everything`, in its
+//! `streamableHttp` mode) stands upstream.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::server::{register, start, Server};
+use crate::support::server::{register, start, start_with, Server};
 use crate::support::{status, writ_cmd};
 
 fn stderr(out: &Output) -> String {
@@ -64,10 +68,27 @@ struct Setup {
     _data: tempfile::TempDir,
 }
 
-/// The example policies, plus: agents may read through `fs`, and nobody writes through it.
+/// The example policies, plus: agents may read through `fs`, and nobody writes through it;
+/// agents may call `echo` through `everything`, and nobody adds numbers through it.
 fn apply_policy(server: &Server) {
     server.apply_examples_plus(
         r#"
+@id("allow-everything-echo")
+permit (
+  principal,
+  action == Writ::Action::"tools/call",
+  resource == Writ::Tool::"mcp:everything/echo"
+)
+when { principal.role == "agent" };
+
+@id("forbid-everything-sum")
+@reason("no sums through the everything server")
+forbid (
+  principal,
+  action == Writ::Action::"tools/call",
+  resource == Writ::Tool::"mcp:everything/get-sum"
+);
+
 @id("allow-fs-read")
 permit (
   principal,
@@ -88,7 +109,11 @@ forbid (
 }
 
 fn setup() -> Setup {
-    let server = start();
+    setup_on(start())
+}
+
+/// As [`setup`], on a server already started (e.g. without a rate limit, for the benchmark).
+fn setup_on(server: Server) -> Setup {
     let token = register(&server.d(), "mcp-agent", "agent");
     let agent_token = server.path("agent.token");
     std::fs::write(&agent_token, token).unwrap();
@@ -261,7 +286,8 @@ fn bench_gateway_latency() {
     if !prerequisites() {
         return;
     }
-    let s = setup();
+    // The benchmark calls faster than the default per-principal rate limit allows.
+    let s = setup_on(start_with(&["--rate-limit-per-sec", "0"]));
     let direct = Command::new("python3")
         .arg(script("raw.py"))
         .args(["bench", "150", s.data.to_str().unwrap(), "--", "node"])
@@ -273,4 +299,262 @@ fn bench_gateway_latency() {
     let gated = s.drive("raw.py", &["bench", "150", s.data.to_str().unwrap()]);
     println!("direct: {}", String::from_utf8_lossy(&direct.stdout));
     println!("gated:  {}", String::from_utf8_lossy(&gated.stdout));
+}
+
+/// The everything server's entry point, where `.ci/run` installs it.
+fn everything_server() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(
+        "../../target/mcp-test/node_modules/@modelcontextprotocol/server-everything/dist/index.js",
+    )
+}
+
+/// The tool policy forbids through `everything`, and arguments it takes.
+const DENIED_TOOL: &str = "get-sum";
+const DENIED_ARGS: &str = r#"{"a": 2, "b": 3}"#;
+
+/// Whether what the Streamable HTTP tests need is here (as [`prerequisites`]).
+fn http_prerequisites() -> bool {
+    if !prerequisites() {
+        return false;
+    }
+    let ok = everything_server().exists();
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have @modelcontextprotocol/server-everything (installed by .ci/run)"
+        );
+        eprintln!(
+            "skipped: needs `npm install --prefix target/mcp-test \
+             @modelcontextprotocol/server-everything` (see .ci/run)"
+        );
+    }
+    ok
+}
+
+/// A child process killed when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The everything server over Streamable HTTP, and its endpoint.
+fn start_everything() -> (Running, String) {
+    let port = free_port();
+    let child = Command::new("node")
+        .arg(everything_server())
+        .arg("streamableHttp")
+        .env("PORT", port.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let running = Running(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the everything server did not listen on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (running, format!("http://127.0.0.1:{port}/mcp"))
+}
+
+impl Setup {
+    /// `writ mcp-gateway --name everything --listen 127.0.0.1:0 --upstream UPSTREAM`, and
+    /// the endpoint it announces. Its stderr is copied to ours.
+    fn gateway_http(&self, upstream: &str) -> (Running, String) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_writ"))
+            .args(["mcp-gateway", "--name", "everything", "--token-file"])
+            .arg(&self.agent_token)
+            .args(["--listen", "127.0.0.1:0", "--upstream", upstream])
+            .env("XDG_CONFIG_HOME", self.cfg.path())
+            .env_remove("WRIT_TOKEN")
+            .env_remove("WRIT_TOKEN_FILE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let running = Running(child);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { return };
+                eprintln!("gateway: {line}");
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let url = rest.split_whitespace().next().unwrap_or("").to_owned();
+                    let _ = tx.send(url);
+                }
+            }
+        });
+        let url = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the gateway announces where it listens");
+        (running, url)
+    }
+
+    /// `python3 SCRIPT URL echo {..} DENIED_TOOL {..}`, its stdout as JSON.
+    fn drive_http(&self, script_name: &str, url: &str) -> Value {
+        let out = Command::new("python3")
+            .arg(script(script_name))
+            .args([url, "echo", r#"{"message": "hello from writ"}"#])
+            .args([DENIED_TOOL, DENIED_ARGS])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}): {}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                stderr(&out)
+            )
+        })
+    }
+}
+
+#[test]
+fn the_python_sdk_calls_through_the_streamable_http_gateway_and_is_denied_a_tool() {
+    if !http_prerequisites() {
+        return;
+    }
+    let s = setup();
+    let (_everything, upstream) = start_everything();
+    let (_gateway, url) = s.gateway_http(&upstream);
+    let seen = s.drive_http("client_http.py", &url);
+    let tools = seen["tools"].as_array().unwrap();
+    assert!(tools.contains(&"echo".into()), "{seen}");
+    assert!(tools.contains(&DENIED_TOOL.into()), "{seen}");
+    assert_eq!(seen["allowed"]["isError"], false, "{seen}");
+    assert!(
+        seen["allowed"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("hello from writ"),
+        "the server answered: {seen}"
+    );
+    assert_eq!(seen["denied"]["isError"], true, "{seen}");
+    let text = seen["denied"]["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("writ denied: missing_authorization: "),
+        "the gateway answered, not the server: {text}"
+    );
+    assert!(
+        text.contains("forbid-everything-sum"),
+        "the policy is named: {text}"
+    );
+
+    let receipts = s.receipts(1);
+    let log = s.log();
+    assert_eq!(decisions(&log, "permit"), 1, "{log:#?}");
+    assert_eq!(decisions(&log, "deny"), 1, "{log:#?}");
+    assert_eq!(receipts.len(), 1, "{log:#?}");
+}
+
+#[test]
+fn a_batch_over_streamable_http_is_split_between_the_server_and_the_gate() {
+    if !http_prerequisites() {
+        return;
+    }
+    let s = setup();
+    let (_everything, upstream) = start_everything();
+    let (_gateway, url) = s.gateway_http(&upstream);
+    let got = s.drive_http("raw_http.py", &url);
+    let echo = &got["answers"]["1"]["result"];
+    assert_ne!(echo["isError"], true, "{got}");
+    assert!(
+        echo["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("hello from writ"),
+        "{got}"
+    );
+    let denied = &got["answers"]["2"]["result"];
+    assert_eq!(denied["isError"], true, "{got}");
+    assert!(denied["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("writ denied: missing_authorization: "));
+    let receipts = s.receipts(1);
+    let log = s.log();
+    assert_eq!(decisions(&log, "permit"), 1, "{log:#?}");
+    assert_eq!(decisions(&log, "deny"), 1, "{log:#?}");
+    assert_eq!(receipts.len(), 1);
+}
+
+/// A Streamable HTTP server that answers in JSON and records every body it receives
+/// (`tests/mcp/stub_http.py`), in `dir`; and its endpoint.
+fn start_stub(dir: &Path) -> (Running, String) {
+    let child = Command::new("python3")
+        .arg(script("stub_http.py"))
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let running = Running(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(port) = std::fs::read_to_string(dir.join("port")) {
+            return (running, format!("http://127.0.0.1:{port}/mcp"));
+        }
+        assert!(Instant::now() < deadline, "the stub server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn over_streamable_http_json_answers_are_merged_and_the_server_never_sees_a_denied_call() {
+    if !prerequisites() {
+        return;
+    }
+    let s = setup();
+    let stub_dir = tempfile::tempdir().unwrap();
+    let (_stub, upstream) = start_stub(stub_dir.path());
+    let (_gateway, url) = s.gateway_http(&upstream);
+    let got = s.drive_http("raw_http.py", &url);
+    assert_eq!(got["content_type"], "application/json", "{got}");
+    let echo = &got["answers"]["1"]["result"];
+    assert_eq!(echo["content"][0]["text"], "Echo: hello from writ", "{got}");
+    let denied = &got["answers"]["2"]["result"];
+    assert_eq!(denied["isError"], true, "{got}");
+    assert!(denied["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("writ denied: missing_authorization: "));
+
+    let seen: Vec<Value> = std::fs::read_to_string(stub_dir.path().join("seen.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let text = serde_json::to_string(&seen).unwrap();
+    assert!(!text.contains(DENIED_TOOL), "the server saw: {text}");
+    let batch = seen.last().unwrap();
+    assert_eq!(batch["session"], "stub-session", "the session is passed on");
+    assert_eq!(
+        batch["body"],
+        serde_json::json!([{"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "echo", "arguments": {"message": "hello from writ"}}}]),
+        "what remains of the batch is forwarded as a batch"
+    );
+    let receipts = s.receipts(1);
+    let log = s.log();
+    assert_eq!(decisions(&log, "permit"), 1, "{log:#?}");
+    assert_eq!(decisions(&log, "deny"), 1, "{log:#?}");
+    assert_eq!(receipts.len(), 1);
 }

@@ -32,6 +32,6 @@ pub use hook::{
     HookEvent, ToolKind, PRE_TOOL_USE,
 };
 pub use mcp::{
-    CallReport, ClientStep, McpGate, ServerStep, ToolFilter, INVALID_PARAMS, INVALID_REQUEST,
-    PARSE_ERROR, TOOLS_CALL, TOOLS_LIST,
+    CallReport, ClientStep, McpGate, ServerStep, SseEvent, SseParser, ToolFilter, INVALID_PARAMS,
+    INVALID_REQUEST, PARSE_ERROR, TOOLS_CALL, TOOLS_LIST,
 };

@@ -49,13 +49,22 @@ impl Server {
 
 /// Starts `writ serve` on a fresh data dir.
 pub fn start() -> Server {
+    start_with(&[])
+}
+
+/// Starts `writ serve` on a fresh data dir with extra flags (e.g. `--rate-limit-per-sec 0`).
+pub fn start_with(flags: &[&str]) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let (child, url) = start_on(&dir.path().join("data"));
+    let (child, url) = start_on_with(&dir.path().join("data"), flags);
     Server { child, url, dir }
 }
 
 /// Starts `writ serve` on `data` (already initialized or not), returning the child and URL.
 pub fn start_on(data: &Path) -> (Child, String) {
+    start_on_with(data, &[])
+}
+
+fn start_on_with(data: &Path, flags: &[&str]) -> (Child, String) {
     let mut child = writ_cmd()
         .args([
             "serve",
@@ -64,6 +73,7 @@ pub fn start_on(data: &Path) -> (Child, String) {
             "--data-dir",
             data.to_str().unwrap(),
         ])
+        .args(flags)
         .env("WRIT_LOG", "error")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -33,8 +33,11 @@ use writ_core::{canonical, Denial, DenyCode, Sha256Digest};
 
 use crate::authorizer::{Action, Authorizer, Outcome, Permit};
 
+mod sse;
 #[cfg(test)]
 mod tests;
+
+pub use sse::{SseEvent, SseParser};
 
 /// The MCP method the gateway authorizes.
 pub const TOOLS_CALL: &str = "tools/call";
