@@ -11,6 +11,7 @@ mod error;
 mod exit;
 mod gate;
 mod input;
+mod signal;
 
 use clap::{Parser, Subcommand};
 

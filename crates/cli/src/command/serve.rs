@@ -191,18 +191,7 @@ fn issuer(
 
 /// Resolves when SIGTERM or Ctrl-C arrives; in-flight requests then finish.
 async fn shutdown() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate => {}
-    }
+    crate::signal::terminated().await;
     tracing::info!("shutting down");
 }
 

@@ -208,28 +208,12 @@ pub(super) fn run(
         tokio::select! {
             served = axum::serve(listener, app).into_future() => served
                 .map_err(|e| CliError::Internal(format!("serving on `{local}`: {e}")))?,
-            () = shutdown() => {}
+            () = crate::signal::terminated() => {}
         }
         Ok::<_, CliError>(Exit::Success)
     });
     runtime.shutdown_timeout(Duration::from_secs(1));
     exit
-}
-
-/// Resolves when SIGTERM or Ctrl-C arrives.
-async fn shutdown() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-    }
 }
 
 /// The one endpoint, whatever its path.
