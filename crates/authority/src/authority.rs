@@ -145,6 +145,18 @@ impl Authority {
             keys: key_store,
             policies: policy_store,
         } = stores;
+        // Consumptions are marked in the log writer's transaction: the replay store the
+        // verifier reads revocations from must be that same database.
+        let same = |a: &std::path::Path, b: &std::path::Path| {
+            a == b
+                || matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)),
+                            (Ok(x), Ok(y)) if x == y)
+        };
+        if !replay.path().is_some_and(|p| same(p, log.path())) {
+            return Err(ApiError::Internal(
+                "the replay store and the log must be one database file".into(),
+            ));
+        }
         let mut fresh_key = None;
         if key_store.list()?.is_empty() {
             key_store.add(&first_key, 0, 0)?;

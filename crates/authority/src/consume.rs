@@ -2,14 +2,17 @@
 //! atomic mark in one durable transaction, a `consumption` log entry, and a signed answer.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use writ_core::{
-    parse_unverified, sign_answer, verify_pop, ConsumeAnswer, Denial, DenyCode, Expectation,
-    PolicyAcceptance, Sha256Digest, StateChecks, UnixTime, Verdict, Verifier, DEFAULT_SKEW_SECS,
+    parse_unverified, sign_answer, verify_pop, ConsumeAnswer, Consumed, Denial, DenyCode,
+    Expectation, Jti, PolicyAcceptance, ReplayStore, RevocationSubject, Sha256Digest, StateChecks,
+    StateError, UnixTime, Verdict, Verifier, DEFAULT_SKEW_SECS,
 };
-use writ_store::{Principal, Role, SqliteReplayStore};
+use writ_log::canonical_entry;
+use writ_store::{ConsumeJob, Principal, Role, SqliteReplayStore};
 
 use crate::authority::Authority;
 use crate::error::ApiError;
@@ -74,6 +77,100 @@ impl Consumer {
     }
 }
 
+/// The `consumption` entry.
+fn consumption_entry(
+    decision: &str,
+    code: Option<&str>,
+    executor: &str,
+    jti: Option<&str>,
+    writ_sha256: &Sha256Digest,
+    remaining: Option<u32>,
+    at: u64,
+) -> Value {
+    json!({
+        "type": "consumption",
+        "decision": decision,
+        "code": code,
+        "executor": executor,
+        "jti": jti,
+        "writ_sha256": writ_sha256.to_hex(),
+        "remaining_uses": remaining,
+        "at": at,
+    })
+}
+
+/// The replay store the verifier consumes through at the authority: the log writer checks
+/// revocation, marks the id and appends the `consumption` entry in one transaction, so a use
+/// is never spent without its entry (and one commit is paid, not two).
+struct LoggedConsumption<'a> {
+    authority: &'a Authority,
+    executor: &'a str,
+    writ_sha256: Sha256Digest,
+    now: u64,
+    /// The entry's index, once logged.
+    index: Mutex<Option<u64>>,
+}
+
+impl ReplayStore for LoggedConsumption<'_> {
+    fn consume(
+        &self,
+        jti: &Jti,
+        uses: u32,
+        keep_until: UnixTime,
+        subject: &RevocationSubject<'_>,
+    ) -> Result<Consumed, StateError> {
+        let (executor, digest, now, id) = (
+            self.executor.to_owned(),
+            self.writ_sha256,
+            self.now,
+            jti.to_string(),
+        );
+        let job = ConsumeJob {
+            jti: *jti,
+            uses,
+            keep_until,
+            ancestors: subject.ancestors.to_vec(),
+            principals: subject.principals.map(str::to_owned),
+            entry: Box::new(move |consumed| {
+                let (decision, code, remaining) = match consumed {
+                    Consumed::Fresh { remaining } => ("permit", None, Some(remaining)),
+                    Consumed::Exhausted => ("deny", Some(DenyCode::ReplayDetected), None),
+                    Consumed::Revoked => ("deny", Some(DenyCode::RevokedAuthorization), None),
+                };
+                let entry = consumption_entry(
+                    decision,
+                    code.map(DenyCode::as_str),
+                    &executor,
+                    Some(&id),
+                    &digest,
+                    remaining,
+                    now,
+                );
+                // An entry that cannot be canonical fails the job (and spends nothing).
+                canonical_entry(&entry).unwrap_or_default()
+            }),
+        };
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.authority
+            .log()
+            .consume_then(
+                job,
+                Box::new(move |result| {
+                    let _ = tx.send(result);
+                }),
+            )
+            .map_err(|e| StateError(e.to_string()))?;
+        let (consumed, index) = rx
+            .recv()
+            .map_err(|_| StateError("the log writer stopped".into()))?
+            .map_err(|e| StateError(e.to_string()))?;
+        if let Ok(mut slot) = self.index.lock() {
+            *slot = Some(index);
+        }
+        Ok(consumed)
+    }
+}
+
 impl Authority {
     /// Consumes one use of a writ for the executor `caller`. Blocking.
     pub fn consume(
@@ -129,11 +226,20 @@ impl Authority {
         expect.environment = request.environment_sha256.as_ref();
         expect.executor = executor.as_ref();
         expect.policy = PolicyAcceptance::AnyExcept(&retired);
+        // The use is spent and its entry logged in one transaction of the log writer.
+        let logged = LoggedConsumption {
+            authority: self,
+            executor: &caller.name,
+            writ_sha256: digest,
+            now,
+            index: Mutex::new(None),
+        };
         let state = StateChecks::Consume {
             revocation: consumer.store(),
-            replay: consumer.store(),
+            replay: &logged,
         };
         let verdict = verifier.verify(&request.writ, &expect, UnixTime(now), state);
+        let logged_index = logged.index.lock().ok().and_then(|i| *i);
 
         let (decision, code, reason, remaining) = match &verdict {
             Verdict::Permit(w) => ("permit", None, None, w.remaining_uses()),
@@ -145,17 +251,20 @@ impl Authority {
                 ("deny", Some(d.code.as_str().to_owned()), Some(detail), None)
             }
         };
-        let entry = json!({
-            "type": "consumption",
-            "decision": decision,
-            "code": code,
-            "executor": caller.name,
-            "jti": jti,
-            "writ_sha256": digest.to_hex(),
-            "remaining_uses": remaining,
-            "at": now,
-        });
-        let log_index = self.append(&entry)?;
+        let log_index = match logged_index {
+            // The stateful step ran: its entry is already durable with the mark.
+            Some(index) => index,
+            // Denied before it: nothing was spent; the denial is logged on its own.
+            None => self.append(&consumption_entry(
+                decision,
+                code.as_deref(),
+                &caller.name,
+                jti.as_deref(),
+                &digest,
+                remaining,
+                now,
+            ))?,
+        };
         let answer = ConsumeAnswer {
             decision: decision.to_owned(),
             code: code.clone(),

@@ -287,3 +287,32 @@ fn a_crash_between_key_and_database_loses_nothing() {
     let again = log_cmd(&data, &["init", "--origin", "writ.test/other"], None);
     assert_eq!(status(&again), 64);
 }
+
+/// `tail -n N` prints N entries however many pages that takes.
+#[test]
+fn tail_prints_every_entry_asked_for_across_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = writ_store::SqliteLog::create(
+        &dir.path().join("writ.db"),
+        "writ.test/log",
+        writ_log::NoteSigner::from_seed("writ.test/log", &[8; 32]).unwrap(),
+    )
+    .unwrap();
+    for i in 0..2100u64 {
+        log.append(format!(r#"{{"n":{i},"type":"note"}}"#).into_bytes())
+            .unwrap();
+    }
+    drop(log);
+    let out = log_cmd(dir.path(), &["tail", "-n", "2050", "--json"], None);
+    assert_eq!(status(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let indexes: Vec<u64> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["index"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(indexes, (50..2100).collect::<Vec<u64>>());
+}

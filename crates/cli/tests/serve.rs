@@ -268,7 +268,12 @@ fn kill_9_loses_no_decision_and_no_consumption_that_was_answered() {
     let digest = |writ: &str| writ_core::Sha256Digest::of(writ.as_bytes()).to_hex();
     // Every writ any client received has its decision in the log.
     for (index, writ) in &seen.writs {
-        let entry = &entries[index];
+        let entry = entries.get(index).unwrap_or_else(|| {
+            panic!(
+                "decision {index} missing; log has {} entries",
+                entries.len()
+            )
+        });
         assert_eq!(entry["type"], "decision");
         assert_eq!(entry["writ_sha256"], digest(writ));
     }

@@ -22,6 +22,6 @@ mod sqlite;
 pub use error::StoreError;
 pub use principals::{valid_name, Principal, Role};
 pub use sqlite::{
-    AppendCallback, Audit, AuditFinding, PolicyTexts, SqliteLog, SqlitePolicies, SqlitePrincipals,
-    SqliteReplayStore, SqliteSigningKeys, StoredKey,
+    AppendCallback, Audit, AuditFinding, ConsumeCallback, ConsumeJob, PolicyTexts, SqliteLog,
+    SqlitePolicies, SqlitePrincipals, SqliteReplayStore, SqliteSigningKeys, StoredKey,
 };

@@ -1,5 +1,6 @@
 //! writ-store through its public interface.
 
+mod consumption;
 mod crash;
 mod log;
 mod principals;

@@ -566,14 +566,18 @@ fn tail(data: &DataDirArgs, args: &TailArgs) -> Result<Exit, CliError> {
     let size = log.size()?;
     let mut next = size.saturating_sub(args.lines);
     loop {
-        for (index, bytes) in log.entries(next, 1000)? {
+        // The reader returns at most a page at a time; without --follow, stop at the size
+        // seen at the start.
+        let page = log.entries(next, 1000)?;
+        let got = page.len();
+        for (index, bytes) in page {
             print_entry(index, &bytes, args.out.json);
             next = index + 1;
         }
-        if !args.follow {
+        if !args.follow && (got == 0 || next >= size) {
             return Ok(Exit::Success);
         }
-        if log.size()? <= next {
+        if got == 0 {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -712,18 +716,21 @@ fn served_size(client: &Client) -> Result<u64, ClientError> {
 }
 
 fn remote_tail(client: &Client, args: &TailArgs) -> Result<Exit, ClientError> {
-    let mut next = served_size(client)?.saturating_sub(args.lines);
+    let size = served_size(client)?;
+    let mut next = size.saturating_sub(args.lines);
     loop {
+        // The server answers at most a page at a time; without --follow, stop at the size
+        // seen at the start.
         let page = entries_page(client, next, 1000)?;
-        let full = page.len() == 1000;
+        let got = page.len();
         for e in page {
             print_entry(e.index, &entry_bytes(&e.entry), args.out.json);
             next = e.index + 1;
         }
-        if !args.follow {
+        if !args.follow && (got == 0 || next >= size) {
             return Ok(Exit::Success);
         }
-        if !full {
+        if got == 0 {
             std::thread::sleep(Duration::from_secs(1));
         }
     }

@@ -14,6 +14,7 @@ use std::sync::Mutex;
 use std::thread::JoinHandle;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use writ_core::{Consumed, Jti, RevocationSubject, UnixTime};
 use writ_log::{
     consistency_plan, inclusion_plan, leaf_hash, Checkpoint, CompactRange, ConsistencyProof, Hash,
     InclusionProof, NodeId, NoteSigner, NoteVerifier,
@@ -66,10 +67,43 @@ struct Writer {
 /// What the writer does with an entry's outcome: its index once durable, or why not.
 pub type AppendCallback = Box<dyn FnOnce(Result<u64, StoreError>) + Send>;
 
-struct Request {
-    entry: Vec<u8>,
-    reply: AppendCallback,
+/// One consumption to make durable together with its log entry: the revocation check and
+/// the mark of `jti` run inside the writer's transaction, and `entry` turns their outcome into
+/// the canonical bytes of the `consumption` entry appended in that same transaction. So a use
+/// is spent exactly when its entry is in the log.
+pub struct ConsumeJob {
+    /// The writ's id.
+    pub jti: Jti,
+    /// Uses the writ allows.
+    pub uses: u32,
+    /// Keep the mark at least until then.
+    pub keep_until: UnixTime,
+    /// The writ's ancestors' ids (parent first), asked about revocation.
+    pub ancestors: Vec<Jti>,
+    /// The principals the writ names (`sub`, `aud`), asked about revocation.
+    pub principals: [String; 2],
+    /// The entry for an outcome.
+    pub entry: Box<dyn FnOnce(Consumed) -> Vec<u8> + Send>,
 }
+
+/// What the writer does with a consumption's outcome: what happened and the index of its
+/// entry, once both are durable, or why neither is.
+pub type ConsumeCallback = Box<dyn FnOnce(Result<(Consumed, u64), StoreError>) + Send>;
+
+enum Request {
+    Append {
+        entry: Vec<u8>,
+        reply: AppendCallback,
+    },
+    Consume {
+        job: ConsumeJob,
+        reply: ConsumeCallback,
+    },
+}
+
+/// A request made ready inside the transaction: its entry bytes and, for a consumption, its
+/// outcome; or why it failed (the rest of the batch goes on).
+type Prepared = Result<(Vec<u8>, Option<Consumed>), StoreError>;
 
 impl std::fmt::Debug for SqliteLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -199,6 +233,11 @@ impl SqliteLog {
         Ok(log)
     }
 
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// The log's origin (first line of its checkpoints).
     pub fn origin(&self) -> &str {
         &self.origin
@@ -237,6 +276,18 @@ impl SqliteLog {
         if !is_canonical_entry(&entry) {
             return Err(StoreError::InvalidEntry);
         }
+        self.send(Request::Append { entry, reply: then })
+    }
+
+    /// Queues a consumption (see [`ConsumeJob`]) and returns at once; the writer calls `then`
+    /// with the outcome and the entry's index once both are durable, in one transaction. The
+    /// replay tables are this log's database's: the authority's replay store must be the same
+    /// file. An error returned here means `then` is never called.
+    pub fn consume_then(&self, job: ConsumeJob, then: ConsumeCallback) -> Result<(), StoreError> {
+        self.send(Request::Consume { job, reply: then })
+    }
+
+    fn send(&self, request: Request) -> Result<(), StoreError> {
         let writer = self
             .writer
             .as_ref()
@@ -246,7 +297,7 @@ impl SqliteLog {
             .as_ref()
             .ok_or_else(|| StoreError::Writer("log closed".into()))?;
         queue
-            .send(Request { entry, reply: then })
+            .send(request)
             .map_err(|_| StoreError::Writer("writer thread stopped".into()))
     }
 
@@ -432,6 +483,8 @@ fn load_range(conn: &Connection, size: u64) -> Result<CompactRange, StoreError> 
 
 fn run_writer(mut conn: Connection, origin: String, signer: NoteSigner, queue: Receiver<Request>) {
     let mut range: Option<CompactRange> = None;
+    // Consumptions run here, so the replay tables must exist in this database.
+    let mut schema_ready = false;
     while let Ok(first) = queue.recv() {
         let mut batch = VecDeque::from([first]);
         while batch.len() < MAX_BATCH {
@@ -440,22 +493,89 @@ fn run_writer(mut conn: Connection, origin: String, signer: NoteSigner, queue: R
                 Err(_) => break,
             }
         }
-        match commit(&mut conn, &mut range, &origin, &signer, &batch) {
-            Ok(first_index) => {
-                for (i, request) in batch.into_iter().enumerate() {
-                    (request.reply)(Ok(first_index + i as u64));
+        let mut replies = Vec::with_capacity(batch.len());
+        let mut work = Vec::with_capacity(batch.len());
+        for request in batch {
+            match request {
+                Request::Append { entry, reply } => {
+                    replies.push(Reply::Append(reply));
+                    work.push(Work::Entry(entry));
+                }
+                Request::Consume { job, reply } => {
+                    replies.push(Reply::Consume(reply));
+                    work.push(Work::Consume(job));
+                }
+            }
+        }
+        if !schema_ready && work.iter().any(|w| matches!(w, Work::Consume(_))) {
+            schema_ready = super::replay::ensure_schema(&conn).is_ok();
+        }
+        match commit(&mut conn, &mut range, &origin, &signer, work) {
+            Ok((first_index, prepared)) => {
+                let mut next = first_index;
+                for (reply, outcome) in replies.into_iter().zip(prepared) {
+                    let outcome = outcome.map(|(_, consumed)| {
+                        let index = next;
+                        next += 1;
+                        (index, consumed)
+                    });
+                    reply.send(outcome);
                 }
             }
             Err(e) => {
-                // Nothing of the batch is acknowledged; the edge is reloaded next time.
+                // Nothing of the batch is acknowledged and no use is spent; the edge is
+                // reloaded next time.
                 range = None;
                 let message = e.to_string();
-                for request in batch {
-                    (request.reply)(Err(StoreError::Writer(message.clone())));
+                for reply in replies {
+                    reply.send(Err(StoreError::Writer(message.clone())));
                 }
             }
         }
     }
+}
+
+/// A queued request's payload, taken apart from its reply.
+enum Work {
+    Entry(Vec<u8>),
+    Consume(ConsumeJob),
+}
+
+enum Reply {
+    Append(AppendCallback),
+    Consume(ConsumeCallback),
+}
+
+impl Reply {
+    fn send(self, outcome: Result<(u64, Option<Consumed>), StoreError>) {
+        match self {
+            Reply::Append(reply) => reply(outcome.map(|(index, _)| index)),
+            Reply::Consume(reply) => reply(outcome.and_then(|(index, consumed)| {
+                consumed
+                    .map(|c| (c, index))
+                    .ok_or_else(|| StoreError::Writer("consumption without an outcome".into()))
+            })),
+        }
+    }
+}
+
+/// Runs a consumption inside `tx`, in a savepoint so that its failure leaves the rest of the
+/// batch alone, and returns its entry and outcome.
+fn prepare_consumption(tx: &mut Transaction<'_>, job: ConsumeJob) -> Prepared {
+    let sp = tx.savepoint()?;
+    let subject = RevocationSubject {
+        jti: &job.jti,
+        ancestors: &job.ancestors,
+        principals: [job.principals[0].as_str(), job.principals[1].as_str()],
+    };
+    let consumed = super::replay::consume_in(&sp, &job.jti, job.uses, job.keep_until, &subject)?;
+    let entry = (job.entry)(consumed);
+    if !is_canonical_entry(&entry) {
+        // Dropping the savepoint rolls the mark back.
+        return Err(StoreError::InvalidEntry);
+    }
+    sp.commit()?;
+    Ok((entry, Some(consumed)))
 }
 
 fn commit(
@@ -463,23 +583,30 @@ fn commit(
     range: &mut Option<CompactRange>,
     origin: &str,
     signer: &NoteSigner,
-    batch: &VecDeque<Request>,
-) -> Result<u64, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    work: Vec<Work>,
+) -> Result<(u64, Vec<Prepared>), StoreError> {
+    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let size = stored_size(&tx)?;
     let mut edge = match range.take() {
         Some(r) if r.size() == size => r,
         // First batch, an earlier failure, or another process appended: read the edge.
         _ => load_range(&tx, size)?,
     };
+    let prepared: Vec<Prepared> = work
+        .into_iter()
+        .map(|w| match w {
+            Work::Entry(entry) => Ok((entry, None)),
+            Work::Consume(job) => prepare_consumption(&mut tx, job),
+        })
+        .collect();
     {
         let mut insert_entry =
             tx.prepare_cached("INSERT INTO log_entries (idx, data) VALUES (?1, ?2)")?;
         let mut insert_node =
             tx.prepare_cached("INSERT INTO log_nodes (level, idx, hash) VALUES (?1, ?2, ?3)")?;
-        for (i, request) in batch.iter().enumerate() {
-            insert_entry.execute(params![to_sql(size + i as u64), request.entry])?;
-            for (id, hash) in edge.append(leaf_hash(&request.entry)) {
+        for (index, (entry, _)) in (size..).zip(prepared.iter().flatten()) {
+            insert_entry.execute(params![to_sql(index), entry])?;
+            for (id, hash) in edge.append(leaf_hash(entry)) {
                 insert_node.execute(params![
                     i64::from(id.level),
                     to_sql(id.index),
@@ -488,14 +615,17 @@ fn commit(
             }
         }
     }
-    let note = Checkpoint::new(origin, edge.size(), edge.root()).sign(signer)?;
-    tx.execute(
-        "INSERT INTO log_checkpoints (size, note) VALUES (?1, ?2)",
-        params![to_sql(edge.size()), note],
-    )?;
+    // A batch whose every consumption failed appends nothing: no new checkpoint either.
+    if edge.size() > size {
+        let note = Checkpoint::new(origin, edge.size(), edge.root()).sign(signer)?;
+        tx.execute(
+            "INSERT INTO log_checkpoints (size, note) VALUES (?1, ?2)",
+            params![to_sql(edge.size()), note],
+        )?;
+    }
     tx.commit()?;
     *range = Some(edge);
-    Ok(size)
+    Ok((size, prepared))
 }
 
 /// What `writ log verify` found.

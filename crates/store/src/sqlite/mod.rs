@@ -7,7 +7,7 @@ mod principals;
 mod replay;
 
 pub use keys::{SqliteSigningKeys, StoredKey};
-pub use log::{AppendCallback, Audit, AuditFinding, SqliteLog};
+pub use log::{AppendCallback, Audit, AuditFinding, ConsumeCallback, ConsumeJob, SqliteLog};
 pub use policies::{PolicyTexts, SqlitePolicies};
 pub use principals::SqlitePrincipals;
 pub use replay::SqliteReplayStore;

@@ -1,6 +1,6 @@
 //! The standalone gate's replay store: consumed writ ids and known revocations in SQLite.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -35,20 +35,21 @@ CREATE TABLE IF NOT EXISTS revoked_principals (
 #[derive(Debug)]
 pub struct SqliteReplayStore {
     conn: Mutex<Connection>,
+    path: Option<PathBuf>,
 }
 
 impl SqliteReplayStore {
     /// Opens (creating if needed) the store at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        Self::setup(Connection::open(path)?)
+        Self::setup(Connection::open(path)?, Some(path.to_path_buf()))
     }
 
     /// A private in-memory store (nothing durable; for tests).
     pub fn open_in_memory() -> Result<Self, StoreError> {
-        Self::setup(Connection::open_in_memory()?)
+        Self::setup(Connection::open_in_memory()?, None)
     }
 
-    fn setup(conn: Connection) -> Result<Self, StoreError> {
+    fn setup(conn: Connection, path: Option<PathBuf>) -> Result<Self, StoreError> {
         super::configure(&conn)?;
         let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
         if found > SCHEMA_VERSION {
@@ -61,6 +62,7 @@ impl SqliteReplayStore {
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         Ok(Self {
             conn: Mutex::new(conn),
+            path,
         })
     }
 
@@ -110,33 +112,55 @@ impl SqliteReplayStore {
     ) -> Result<Consumed, StoreError> {
         let mut conn = self.conn.lock().map_err(|_| StoreError::Poisoned)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if revoked(&tx, subject)?.is_some() {
-            return Ok(Consumed::Revoked);
-        }
-        let key = jti.as_bytes().as_slice();
-        let spent: Option<i64> = tx
-            .query_row(
-                "SELECT spent FROM consumed WHERE jti = ?1",
-                params![key],
-                |row| row.get(0),
-            )
-            .optional()?;
-        let spent = spent.unwrap_or(0);
-        if spent >= i64::from(uses) {
-            return Ok(Consumed::Exhausted);
-        }
-        tx.execute(
-            "INSERT INTO consumed (jti, spent, keep_until) VALUES (?1, 1, ?2)
-             ON CONFLICT (jti) DO UPDATE SET spent = spent + 1,
-                 keep_until = max(keep_until, excluded.keep_until)",
-            params![key, to_sql(keep_until)],
-        )?;
+        let consumed = consume_in(&tx, jti, uses, keep_until, subject)?;
         tx.commit()?;
-        // `spent` < `uses` <= u32::MAX, so the difference fits.
-        Ok(Consumed::Fresh {
-            remaining: u32::try_from(i64::from(uses) - spent - 1).unwrap_or(0),
-        })
+        Ok(consumed)
     }
+
+    /// Where the store lives (`None` in memory): the authority logs each consumption in the
+    /// same transaction as its mark, so its log must be in this same database.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+}
+
+/// Creates the replay tables in `conn`'s database if they are missing.
+pub(crate) fn ensure_schema(conn: &Connection) -> Result<(), StoreError> {
+    Ok(conn.execute_batch(SCHEMA)?)
+}
+
+/// One consumption inside the caller's transaction: reads revocation state, then checks and
+/// marks `jti`. Nothing is committed here; the caller commits (with whatever else belongs
+/// to the same durable step) or rolls back.
+pub(crate) fn consume_in(
+    tx: &Connection,
+    jti: &Jti,
+    uses: u32,
+    keep_until: UnixTime,
+    subject: &RevocationSubject<'_>,
+) -> Result<Consumed, StoreError> {
+    if revoked(tx, subject)?.is_some() {
+        return Ok(Consumed::Revoked);
+    }
+    let key = jti.as_bytes().as_slice();
+    let spent: Option<i64> = tx
+        .prepare_cached("SELECT spent FROM consumed WHERE jti = ?1")?
+        .query_row(params![key], |row| row.get(0))
+        .optional()?;
+    let spent = spent.unwrap_or(0);
+    if spent >= i64::from(uses) {
+        return Ok(Consumed::Exhausted);
+    }
+    tx.prepare_cached(
+        "INSERT INTO consumed (jti, spent, keep_until) VALUES (?1, 1, ?2)
+         ON CONFLICT (jti) DO UPDATE SET spent = spent + 1,
+             keep_until = max(keep_until, excluded.keep_until)",
+    )?
+    .execute(params![key, to_sql(keep_until)])?;
+    // `spent` < `uses` <= u32::MAX, so the difference fits.
+    Ok(Consumed::Fresh {
+        remaining: u32::try_from(i64::from(uses) - spent - 1).unwrap_or(0),
+    })
 }
 
 fn to_sql(t: UnixTime) -> i64 {
