@@ -383,6 +383,11 @@ impl Authority {
         }
     }
 
+    /// Whether `request` passes the rules that hold whatever the policy says.
+    pub(crate) fn check_request(&self, request: &AuthorizeRequest) -> Result<(), String> {
+        self.check(request).map(|_| ())
+    }
+
     /// Request rules that hold whatever the policy says.
     fn check(&self, request: &AuthorizeRequest) -> Result<Checked, String> {
         let args_sha256 =
@@ -416,7 +421,7 @@ impl Authority {
         })
     }
 
-    fn limits(&self) -> Limits {
+    pub(crate) fn limits(&self) -> Limits {
         Limits {
             default_lifetime_secs: self.config.default_lifetime_secs,
             max_lifetime_secs: self.config.max_lifetime_secs,
@@ -631,7 +636,10 @@ struct Grant {
 
 /// The policy request: the caller as the registry knows it, and a context the client cannot
 /// use to claim lineage (writ sets that itself when it issues a child).
-fn policy_request(caller: &Principal, request: &AuthorizeRequest) -> writ_policy::Request {
+pub(crate) fn policy_request(
+    caller: &Principal,
+    request: &AuthorizeRequest,
+) -> writ_policy::Request {
     let mut context = match &request.context {
         Some(Value::Object(map)) => map.clone(),
         _ => serde_json::Map::new(),

@@ -383,6 +383,7 @@ async fn the_openapi_document_describes_every_route() {
     let paths = doc["paths"].as_object().unwrap();
     for (method, path) in [
         ("post", "/v1/authorize"),
+        ("post", "/v1/authorize/preview"),
         ("post", "/v1/consume"),
         ("post", "/v1/receipts"),
         ("post", "/v1/revocations"),
@@ -483,4 +484,43 @@ async fn admins_register_principals_and_the_token_works_once_shown() {
         .any(|p| p["name"] == "gate-9"));
     assert!(!list.to_string().contains(&token));
     assert!(!list.to_string().contains("token"));
+}
+
+#[tokio::test]
+async fn a_preview_says_what_policy_would_decide_and_issues_nothing() {
+    let f = fixture();
+    let size = f.authority.log().size().unwrap();
+    let (status, res) = call(
+        &f.app,
+        "POST",
+        "/v1/authorize/preview",
+        Some(&f.agent),
+        Some(request("exec", "/usr/bin/git", git_status())),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    assert_eq!(res["decision"], "permit");
+    assert!(res.get("writ").is_none());
+    let rm = json!({"argv": ["rm", "-rf", "./build"], "cwd": "/work", "env": {}});
+    let (_, res) = call(
+        &f.app,
+        "POST",
+        "/v1/authorize/preview",
+        Some(&f.agent),
+        Some(request("exec", "/usr/bin/rm", rm)),
+    )
+    .await;
+    assert_eq!(res["decision"], "deny");
+    assert_eq!(res["reasons"][0]["policy"], "forbid-rm", "{res}");
+    let (status, _) = call(
+        &f.app,
+        "POST",
+        "/v1/authorize/preview",
+        Some(&f.executor),
+        Some(request("exec", "/usr/bin/git", git_status())),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Nothing was issued, so nothing was logged.
+    assert_eq!(f.authority.log().size().unwrap(), size);
 }

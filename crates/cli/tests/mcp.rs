@@ -141,12 +141,19 @@ fn setup_on(server: Server) -> Setup {
 impl Setup {
     /// `python3 SCRIPT ARGS -- writ mcp-gateway --name fs … -- node server DATA`.
     fn drive(&self, script_name: &str, args: &[&str]) -> Output {
+        self.drive_with(script_name, args, &[])
+    }
+
+    /// As [`drive`](Self::drive), with more flags for the gateway.
+    fn drive_with(&self, script_name: &str, args: &[&str], gateway: &[&str]) -> Output {
         let out = Command::new("python3")
             .arg(script(script_name))
             .args(args)
             .arg("--")
             .arg(env!("CARGO_BIN_EXE_writ"))
-            .args(["mcp-gateway", "--name", "fs", "--token-file"])
+            .args(["mcp-gateway", "--name", "fs"])
+            .args(gateway)
+            .arg("--token-file")
             .arg(&self.agent_token)
             .arg("--")
             .arg("node")
@@ -276,6 +283,29 @@ fn a_batch_is_split_between_the_server_and_the_gate() {
     assert_eq!(decisions(&log, "permit"), 1, "{log:#?}");
     assert_eq!(decisions(&log, "deny"), 1, "{log:#?}");
     assert_eq!(receipts.len(), 1);
+}
+
+/// `--hide-denied-tools` lists only what policy could permit: here `read_file` (the test
+/// policy permits it; `write_file` is forbidden, the rest has no permit). Nothing is logged.
+#[test]
+fn hidden_tools_are_those_policy_would_deny() {
+    if !prerequisites() {
+        return;
+    }
+    let s = setup();
+    let size = s.log().len();
+    let all: Vec<String> = serde_json::from_slice(&s.drive("raw.py", &["list"]).stdout).unwrap();
+    assert!(
+        all.len() > 3 && all.contains(&"write_file".to_string()),
+        "{all:?}"
+    );
+    let shown: Vec<String> = serde_json::from_slice(
+        &s.drive_with("raw.py", &["list"], &["--hide-denied-tools"])
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(shown, vec!["read_file".to_string()]);
+    assert_eq!(s.log().len(), size, "a preview logs nothing");
 }
 
 /// The latency a gate adds per `tools/call` (authorize, consume, receipt off the path):

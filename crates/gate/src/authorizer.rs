@@ -59,4 +59,11 @@ pub trait Authorizer {
 
     /// Reports how the permitted action went; the authority logs a signed receipt.
     fn report(&self, permit: &Permit, outcome: &Outcome) -> Result<(), ReportError>;
+
+    /// Whether policy would permit `action` now, without authorizing it: `Some(false)` when
+    /// it would deny, `None` when that cannot be known. Only for showing what an agent could
+    /// do (a listing); never a reason to run anything.
+    fn preview(&self, _action: &Action) -> Option<bool> {
+        None
+    }
 }

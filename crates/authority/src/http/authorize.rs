@@ -14,7 +14,9 @@ use crate::authority::{Authority, AuthorizeRequest, AuthorizeResponse};
 use crate::error::ApiError;
 
 pub fn router() -> OpenApiRouter<Arc<Authority>> {
-    OpenApiRouter::new().routes(routes!(authorize))
+    OpenApiRouter::new()
+        .routes(routes!(authorize))
+        .routes(routes!(preview))
 }
 
 /// Asks for a writ. The decision is logged durably before the answer; a permit carries the
@@ -62,4 +64,28 @@ pub(super) fn now() -> Result<u64, ApiError> {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .map_err(|_| ApiError::Internal("clock before 1970".into()))
+}
+
+/// What policy would decide for this request, without deciding: nothing is issued, signed
+/// or logged. For showing an agent what it could do; every real call is authorized itself.
+#[utoipa::path(
+    post,
+    path = "/v1/authorize/preview",
+    tag = "writs",
+    request_body = AuthorizeRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "permit, pending or deny, and why", body = crate::preview::PreviewResponse),
+        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this", body = ErrorBody),
+        (status = 429, description = "Over the caller's rate limit", body = ErrorBody)
+    )
+)]
+async fn preview(
+    State(authority): State<Arc<Authority>>,
+    Caller(caller): Caller,
+    StrictJson(request): StrictJson<AuthorizeRequest>,
+) -> Result<Json<crate::preview::PreviewResponse>, ApiError> {
+    Ok(Json(authority.preview(&caller, &request)?))
 }

@@ -316,6 +316,23 @@ impl Authorizer for OnlineGate {
         self.authorize_measured(action, measurement.as_ref())
     }
 
+    fn preview(&self, action: &Action) -> Option<bool> {
+        let agent = self.agent.as_ref()?;
+        let body = json!({
+            "action": action.action,
+            "resource": action.resource,
+            "args": action.args,
+            "audience": self.executor,
+        });
+        let answer: Value = agent.post_json("/v1/authorize/preview", &body).ok()?;
+        match answer["decision"].as_str()? {
+            "deny" => Some(false),
+            // Approvals may release it.
+            "permit" | "pending" => Some(true),
+            _ => None,
+        }
+    }
+
     fn report(&self, permit: &Permit, outcome: &Outcome) -> Result<(), ReportError> {
         let now = input::now().map_err(|e| ReportError(e.message().to_owned()))?;
         let receipt = Receipt {

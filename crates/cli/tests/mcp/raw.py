@@ -3,6 +3,7 @@
 Usage:
   raw.py batch DIR -- CMD ARGS...   one batch [read_file, write_file]; prints the answers
   raw.py bench N DIR -- CMD ARGS... N sequential read_file calls; prints latency figures (ms)
+  raw.py list -- CMD ARGS...        the names tools/list answers with, as a JSON array
 """
 import json
 import os
@@ -88,11 +89,22 @@ def bench(n, directory, command):
     }))
 
 
+def list_tools(command):
+    s = Session(command)
+    s.initialize()
+    s.send({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}})
+    got = s.answers([1])
+    s.close()
+    print(json.dumps(sorted(t["name"] for t in got[1]["result"]["tools"])))
+
+
 if __name__ == "__main__":
     split = sys.argv.index("--")
     command = sys.argv[split + 1:]
     if sys.argv[1] == "batch":
         batch(sys.argv[2], command)
+    elif sys.argv[1] == "list":
+        list_tools(command)
     elif sys.argv[1] == "bench":
         bench(int(sys.argv[2]), sys.argv[3], command)
     else:

@@ -56,9 +56,11 @@ authentication of its own, so it listens on loopback addresses only unless
 Requests of up to 16 MiB are accepted; the client's Mcp-Session-Id, MCP-Protocol-Version,
 Accept, Last-Event-ID and Authorization headers are passed upstream.
 
---hide-denied-tools: writ cannot ask the authority whether a call would be permitted without
-spending a writ, so this hides only the tools whose calls policy has already denied in this
-gateway; every call is authorized on its own either way.
+--hide-denied-tools: each tool in a `tools/list` answer is kept only when the authority's
+preview (POST /v1/authorize/preview: policy's decision, nothing issued or logged) would not
+deny calling it with empty arguments, and once a call of it was denied by policy. A tool whose
+policy depends on its arguments may so be hidden although some calls would pass; when the
+preview cannot be had, the tool is listed. Every call is authorized on its own either way.
 
 Exit statuses: 0 the client closed the session (or the server exited cleanly; over HTTP: the
 gateway was interrupted), 64 usage error, 69 the server exited with a failure, the listen
@@ -214,6 +216,30 @@ type SharedAuthorizer = Arc<dyn Authorizer + Send + Sync>;
 /// POST over Streamable HTTP (whose answers come back on that POST's response).
 type GateFactory = Arc<dyn Fn() -> McpGate + Send + Sync>;
 
+/// Whether policy could permit calling `tool` of `server`: asked with empty arguments, so a
+/// tool whose policy depends on its arguments may be hidden although some calls would pass.
+/// When the answer cannot be had, the tool is listed (every call is authorized anyway).
+fn could_be_permitted(
+    authorizer: &(dyn Authorizer + Send + Sync),
+    server: &str,
+    tool: &str,
+) -> bool {
+    let action = Action {
+        action: "tools/call".into(),
+        resource: format!("mcp:{server}/{tool}"),
+        args: serde_json::json!({}),
+    };
+    let ask = || authorizer.preview(&action);
+    // The filter runs inside the relay, which may be an async task: block in place there.
+    let answer = match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(ask)
+        }
+        _ => ask(),
+    };
+    answer != Some(false)
+}
+
 /// Remembers the tools policy denied, for `--hide-denied-tools`.
 struct Remembering {
     inner: SharedAuthorizer,
@@ -288,10 +314,12 @@ fn gateway(args: &McpGatewayArgs) -> Result<Exit, CliError> {
     let (authorizer, make_gate): (SharedAuthorizer, GateFactory) = if settings.hide_denied_tools {
         let denied = Arc::new(Mutex::new(HashSet::new()));
         let seen = Arc::clone(&denied);
+        let asker = Arc::clone(&inner);
         let make_gate: GateFactory = Arc::new(move || {
-            let seen = Arc::clone(&seen);
-            McpGate::new(name.clone())
-                .with_tool_filter(Box::new(move |tool| !lock(&seen).contains(tool)))
+            let (seen, asker, name) = (Arc::clone(&seen), Arc::clone(&asker), name.clone());
+            McpGate::new(name.clone()).with_tool_filter(Box::new(move |tool| {
+                !lock(&seen).contains(tool) && could_be_permitted(asker.as_ref(), &name, tool)
+            }))
         });
         let remembering = Remembering {
             inner,
