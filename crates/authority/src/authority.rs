@@ -17,6 +17,7 @@ use writ_store::{
 
 use crate::config::AuthorityConfig;
 use crate::consume::Consumer;
+use crate::delegation::Parent;
 use crate::error::ApiError;
 use crate::keyring::KeyRing;
 use crate::metrics::Metrics;
@@ -53,6 +54,10 @@ pub struct AuthorizeRequest {
     /// A ticket reference.
     #[serde(default)]
     pub ticket: Option<String>,
+    /// The parent writ (compact), for a delegated request: the child is checked against its
+    /// `del` and lifetime, and carries `lin`.
+    #[serde(default)]
+    pub parent: Option<String>,
 }
 
 /// The decision returned to the caller.
@@ -122,6 +127,10 @@ struct Checked {
     args_sha256: Sha256Digest,
     cnf: Option<Confirmation>,
     env: Option<Sha256Digest>,
+    /// The parent presented, once it held up.
+    parent: Option<Parent>,
+    /// The parent's id, when one was presented and could be read.
+    parent_jti: Option<String>,
 }
 
 impl Authority {
@@ -314,6 +323,7 @@ impl Authority {
         now: u64,
     ) -> Result<AuthorizeResponse, ApiError> {
         let decided = self.decide(caller, request, now)?;
+        self.record_link(&decided)?;
         let index = self.append(&decided.entry)?;
         Ok(decided.logged_at(index))
     }
@@ -327,8 +337,17 @@ impl Authority {
         now: u64,
     ) -> Result<AuthorizeResponse, ApiError> {
         let decided = self.decide(caller, request, now)?;
+        self.record_link(&decided)?;
         let index = self.append_async(&decided.entry).await?;
         Ok(decided.logged_at(index))
+    }
+
+    fn record_link(&self, decided: &Decided) -> Result<(), ApiError> {
+        if let Some((child, parent, holder, parent_holder)) = &decided.link {
+            self.replay()
+                .record_link(child, parent, holder, parent_holder)?;
+        }
+        Ok(())
     }
 
     /// The decision and its log entry; nothing leaves before the entry is durable.
@@ -342,14 +361,35 @@ impl Authority {
             return Err(ApiError::Forbidden(caller.role.as_str()));
         }
         let policy = self.policy();
-        let checked = match self.check(request) {
+        let mut checked = match self.check(request) {
             Ok(checked) => checked,
             Err(detail) => {
                 let reasons = vec![Reason::InvalidRequest { detail }];
                 return self.deny(caller, request, &policy, None, reasons, now);
             }
         };
-        match policy.evaluate(&policy_request(caller, request), &self.limits()) {
+        if let Some(compact) = &request.parent {
+            match self.check_parent(request, compact, now)? {
+                Ok(parent) => checked.parent = Some(parent),
+                Err((code, detail)) => {
+                    let reasons = vec![Reason::Parent {
+                        denial: code.as_str().to_owned(),
+                        detail,
+                    }];
+                    return self.deny(caller, request, &policy, Some(&checked), reasons, now);
+                }
+            }
+        }
+        let lineage = checked.parent.as_ref().map(|p| {
+            json!({
+                "parent": p.lin.parent.to_string(),
+                "root": p.lin.root.to_string(),
+                "depth": p.lin.depth,
+                "chain": p.chain,
+                "root_initiator": p.chain.first(),
+            })
+        });
+        match policy.evaluate(&policy_request(caller, request, lineage), &self.limits()) {
             Decision::Permit {
                 policy_ids,
                 lifetime_secs,
@@ -418,6 +458,12 @@ impl Authority {
             args_sha256,
             cnf,
             env: request.environment.as_ref().map(Measurement::digest),
+            parent: None,
+            parent_jti: request
+                .parent
+                .as_deref()
+                .and_then(|c| writ_core::parse_unverified(c).ok())
+                .map(|w| w.claims().jti.to_string()),
         })
     }
 
@@ -445,7 +491,19 @@ impl Authority {
             delegation,
         } = grant;
         let jti = Jti::from_bytes(random_bytes()?);
-        let exp = now + lifetime_secs;
+        // A child expires no later than its parent.
+        let exp = match &checked.parent {
+            Some(p) => (now + lifetime_secs).min(p.exp),
+            None => now + lifetime_secs,
+        };
+        // What a child may delegate further never reaches deeper than its parent allowed.
+        let delegation = match (&checked.parent, delegation) {
+            (Some(p), Some(mut d)) => {
+                d.max_depth = d.max_depth.min(p.del.max_depth);
+                Some(d)
+            }
+            (_, d) => d,
+        };
         let gov = (request.purpose.is_some() || request.ticket.is_some()).then(|| Governance {
             purpose: request.purpose.clone(),
             ticket: request.ticket.clone(),
@@ -471,7 +529,7 @@ impl Authority {
             uses,
             cnf: checked.cnf.clone(),
             env: checked.env,
-            lin: None,
+            lin: checked.parent.as_ref().map(|p| p.lin.clone()),
             del: delegation,
             gov,
         };
@@ -490,13 +548,21 @@ impl Authority {
             "policy_ids": policy_ids,
             "reasons": [],
             "jti": jti.to_string(),
+            "parent": checked.parent_jti,
+            "root": checked.parent.as_ref().map(|p| p.lin.root.to_string()),
+            "depth": checked.parent.as_ref().map(|p| p.lin.depth),
             "writ_sha256": Sha256Digest::of(writ.as_bytes()).to_hex(),
             "uses": uses,
             "exp": exp,
             "at": now,
         });
+        let link = checked.parent.as_ref().map(|p| {
+            let parent_holder = p.chain.last().cloned().unwrap_or_default();
+            (jti, p.lin.parent, caller.name.clone(), parent_holder)
+        });
         // No unaudited authorization: the writ leaves only after its decision is durable.
         Ok(Decided {
+            link,
             entry,
             response: AuthorizeResponse {
                 decision: Outcome::Permit,
@@ -529,9 +595,11 @@ impl Authority {
             "audience": request.audience,
             "policy_digest": policy.digest().to_hex(),
             "reasons": reasons,
+            "parent": checked.and_then(|c| c.parent_jti.clone()),
             "at": now,
         });
         Ok(Decided {
+            link: None,
             entry,
             response: AuthorizeResponse {
                 decision: Outcome::Deny,
@@ -616,6 +684,9 @@ pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], ApiError> {
 struct Decided {
     entry: Value,
     response: AuthorizeResponse,
+    /// For a delegated permit: the child, its parent, their holders. Recorded before the
+    /// writ leaves, so revoking any ancestor reaches it.
+    link: Option<(Jti, Jti, String, String)>,
 }
 
 impl Decided {
@@ -639,12 +710,16 @@ struct Grant {
 pub(crate) fn policy_request(
     caller: &Principal,
     request: &AuthorizeRequest,
+    lineage: Option<Value>,
 ) -> writ_policy::Request {
     let mut context = match &request.context {
         Some(Value::Object(map)) => map.clone(),
         _ => serde_json::Map::new(),
     };
     context.remove("lineage");
+    if let Some(lineage) = lineage {
+        context.insert("lineage".into(), lineage);
+    }
     if let Some(purpose) = &request.purpose {
         context.insert("purpose".into(), Value::String(purpose.clone()));
     }

@@ -15,6 +15,7 @@
 mod authority;
 mod config;
 mod consume;
+mod delegation;
 mod error;
 mod http;
 mod keyring;

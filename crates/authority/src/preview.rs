@@ -38,7 +38,7 @@ impl Authority {
         }
         let policy = self.policy();
         let (decision, reasons) =
-            match policy.evaluate(&policy_request(caller, request), &self.limits()) {
+            match policy.evaluate(&policy_request(caller, request, None), &self.limits()) {
                 Decision::Permit { .. } => ("permit", Vec::new()),
                 Decision::Pending { .. } => ("pending", Vec::new()),
                 Decision::Deny { reasons } => ("deny", reasons),

@@ -19,7 +19,8 @@ fn without_cat() -> Value {
     })
 }
 
-async fn entry(f: &Fixture, index: u64) -> Value {
+/// The log entry at `index`, as served.
+pub async fn entry(f: &Fixture, index: u64) -> Value {
     let (_, res) = call(
         &f.app,
         "GET",

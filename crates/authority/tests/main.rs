@@ -3,4 +3,5 @@
 mod admin;
 mod authorize;
 mod consume;
+mod delegation;
 mod limits;

@@ -67,7 +67,7 @@ enum Commands {
     /// writs `policy_mismatch`. It holds from the moment the authority acknowledges it, and
     /// it is a log entry at the index printed.
     Revoke(command::revoke::RevokeArgs),
-    /// A writ's decision, consumptions, executions and revocations, from the log.
+    /// A writ's delegation tree from the log: decisions, consumptions, executions, revocations.
     Lineage(command::lineage::LineageArgs),
     /// Hooks for coding agents: `writ hook claude-code` is Claude Code's PreToolUse hook.
     #[command(subcommand)]

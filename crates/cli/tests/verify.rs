@@ -3,7 +3,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::Value;
-use writ_core::{Confirmation, SigningKey};
+use writ_core::{Claims, Confirmation, Delegation, Jti, Lineage, Sha256Digest, SigningKey};
 
 use crate::support::*;
 
@@ -525,4 +525,459 @@ fn json_claims_are_the_signed_claims() {
     let json = assert_permitted(&verify(&authority, &authority.sign(&claims), &[]));
     let expected: Value = serde_json::to_value(&claims).unwrap();
     assert_eq!(json["claims"], expected);
+}
+
+// ---- `--chain`: a delegated writ with its ancestors, child first ----
+
+/// A depth-3 chain of claims: root → child → leaf, the leaf for `call_args()` at `gate-1`.
+struct ChainClaims {
+    root: Claims,
+    child: Claims,
+    leaf: Claims,
+}
+
+fn chain_claims() -> ChainClaims {
+    let base = claims();
+    let mut root = base.clone();
+    root.jti = Jti::from_bytes([0xA0; 16]);
+    root.sub = "alice".into();
+    root.aud = "orchestrator".into();
+    root.scope.action = "delegate".into();
+    root.scope.resource = "project:writ".into();
+    root.exp = base.exp + 60;
+    root.del = Some(Delegation {
+        actions: vec!["exec".into(), "tools/*".into()],
+        resources: vec!["/usr/bin/*".into()],
+        max_depth: 2,
+    });
+    let mut child = base.clone();
+    child.jti = Jti::from_bytes([0xA1; 16]);
+    child.sub = "alice".into();
+    child.aud = "sub-agent".into();
+    child.scope.action = "tools/plan".into();
+    child.scope.resource = "/usr/bin/plan".into();
+    child.exp = base.exp + 30;
+    child.del = Some(Delegation {
+        actions: vec!["exec".into()],
+        resources: vec!["/usr/bin/*".into()],
+        max_depth: 2,
+    });
+    let mut leaf = base;
+    leaf.jti = Jti::from_bytes([0xA2; 16]);
+    ChainClaims { root, child, leaf }
+}
+
+/// `child`'s `lin` for a parent signed as `parent_token`.
+fn link(child: &mut Claims, parent: &Claims, parent_token: &str) {
+    let (depth, root) = match &parent.lin {
+        Some(l) => (l.depth + 1, l.root),
+        None => (1, parent.jti),
+    };
+    child.lin = Some(Lineage {
+        parent: parent.jti,
+        parent_sha256: Sha256Digest::of(parent_token.as_bytes()),
+        root,
+        depth,
+    });
+}
+
+/// Signs the chain with consistent links: tokens leaf first.
+fn sign_chain(authority: &Authority, c: &ChainClaims) -> Vec<String> {
+    let mut c = ChainClaims {
+        root: c.root.clone(),
+        child: c.child.clone(),
+        leaf: c.leaf.clone(),
+    };
+    let root = authority.sign(&c.root);
+    link(&mut c.child, &c.root, &root);
+    let child = authority.sign(&c.child);
+    link(&mut c.leaf, &c.child, &child);
+    vec![authority.sign(&c.leaf), child, root]
+}
+
+/// Writes `tokens` to files (leaf first) and returns `--chain FILE...`.
+fn chain_flags(authority: &Authority, tokens: &[String]) -> Vec<String> {
+    let mut flags = vec!["--chain".to_string()];
+    for (i, token) in tokens.iter().enumerate() {
+        let path = authority.path(&format!("link-{i}-{}.writ", now_nanos()));
+        write(&path, &format!("{token}\n"));
+        flags.push(path.display().to_string());
+    }
+    flags
+}
+
+fn now_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+/// `writ verify --chain FILE... --json` for `call`, without a positional writ.
+fn verify_chain_for(
+    call: &Call,
+    authority: &Authority,
+    tokens: &[String],
+    extra: &[&str],
+) -> std::process::Output {
+    let mut argv = call.argv(authority, "-");
+    argv.remove(1); // no positional writ
+    argv.extend(chain_flags(authority, tokens));
+    argv.push("--json".into());
+    argv.extend(extra.iter().map(|s| s.to_string()));
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    run(&argv, None)
+}
+
+fn verify_chain(authority: &Authority, tokens: &[String]) -> std::process::Output {
+    verify_chain_for(&Call::default(), authority, tokens, &[])
+}
+
+fn assert_chain_denied(out: &std::process::Output, code: &str) {
+    assert_denied(out, code);
+    assert_eq!(stdout_json(out)["chain"], Value::Null);
+}
+
+#[test]
+fn chain_of_three_verifies_and_lists_every_link() {
+    let authority = Authority::new();
+    let c = chain_claims();
+    let tokens = sign_chain(&authority, &c);
+    let json = assert_permitted(&verify_chain(&authority, &tokens));
+    let chain = json["chain"].as_array().expect("chain array");
+    assert_eq!(chain.len(), 3, "{json}");
+    for (link, (token, (claims, depth))) in
+        chain.iter().zip(
+            tokens
+                .iter()
+                .zip([(&c.leaf, 2), (&c.child, 1), (&c.root, 0)]),
+        )
+    {
+        assert_eq!(link["jti"], claims.jti.to_string());
+        assert_eq!(link["sub"], claims.sub);
+        assert_eq!(link["aud"], claims.aud);
+        assert_eq!(link["depth"], depth);
+        assert_eq!(link["exp"], claims.exp);
+        assert_eq!(link["kid"], authority.key.kid().as_str());
+        assert_eq!(
+            link["writ_sha256"],
+            Sha256Digest::of(token.as_bytes()).to_hex()
+        );
+    }
+    assert_eq!(json["claims"]["jti"], c.leaf.jti.to_string());
+    assert_eq!(json["consumed"], false);
+
+    // The same as the writ plus --ancestor, parent first (which prints no chain).
+    let parent = authority.path("parent.writ");
+    let root = authority.path("root.writ");
+    write(&parent, &tokens[1]);
+    write(&root, &tokens[2]);
+    let json = assert_permitted(&verify(
+        &authority,
+        &tokens[0],
+        &[
+            "--ancestor",
+            parent.to_str().unwrap(),
+            "--ancestor",
+            root.to_str().unwrap(),
+        ],
+    ));
+    assert!(json.get("chain").is_none());
+
+    // Text output names the chain.
+    let mut argv = Call::default().argv(&authority, "-");
+    argv.remove(1);
+    argv.extend(chain_flags(&authority, &tokens));
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let out = run(&argv, None);
+    assert_eq!(status(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("permit:"), "{text}");
+    assert!(text.contains("chain: 3 link(s)"), "{text}");
+
+    // With a replay store the leaf is consumed once; the ancestors spend nothing.
+    let db = authority.path("replay.db");
+    let db = db.to_str().unwrap();
+    let json = assert_permitted(&verify_chain_for(
+        &Call::default(),
+        &authority,
+        &tokens,
+        &["--replay-db", db],
+    ));
+    assert_eq!(json["consumed"], true);
+    assert_chain_denied(
+        &verify_chain_for(&Call::default(), &authority, &tokens, &["--replay-db", db]),
+        "replay_detected",
+    );
+}
+
+#[test]
+fn chain_is_verified_for_the_exact_action() {
+    let authority = Authority::new();
+    let tokens = sign_chain(&authority, &chain_claims());
+    let other = Call {
+        args: r#"{"argv":["git","push"],"cwd":"/work","env":{"PATH":"/usr/bin"}}"#.into(),
+        ..Call::default()
+    };
+    assert_chain_denied(
+        &verify_chain_for(&other, &authority, &tokens, &[]),
+        "scope_mismatch",
+    );
+    let other_gate = Call {
+        audience: "gate-2".into(),
+        ..Call::default()
+    };
+    assert_chain_denied(
+        &verify_chain_for(&other_gate, &authority, &tokens, &[]),
+        "audience_mismatch",
+    );
+}
+
+#[test]
+fn chain_conflicts_with_token_and_ancestor() {
+    let authority = Authority::new();
+    let tokens = sign_chain(&authority, &chain_claims());
+    let flags = chain_flags(&authority, &tokens);
+    // TOKEN and --chain.
+    let mut argv = Call::default().argv(&authority, &tokens[0]);
+    argv.extend(flags.iter().cloned());
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    assert_eq!(status(&run(&argv, None)), 64);
+    // --ancestor and --chain.
+    let mut argv = Call::default().argv(&authority, "-");
+    argv.remove(1);
+    argv.extend(["--ancestor".to_string(), flags[2].clone()]);
+    argv.extend(flags.iter().cloned());
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    assert_eq!(status(&run(&argv, None)), 64);
+    // Neither a writ nor --chain.
+    let mut argv = Call::default().argv(&authority, "-");
+    argv.remove(1);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    assert_eq!(status(&run(&argv, None)), 64);
+    // The action flags stay required with --chain.
+    let jwks = authority.jwks();
+    let chain_only: Vec<&str> = ["verify", "--jwks", jwks.to_str().unwrap()]
+        .into_iter()
+        .chain(["--issuer", ISSUER, "--audience", AUDIENCE])
+        .chain(flags.iter().map(String::as_str))
+        .collect();
+    assert_eq!(status(&run(&chain_only, None)), 64);
+    // An unreadable chain file.
+    let mut argv = Call::default().argv(&authority, "-");
+    argv.remove(1);
+    argv.extend(["--chain".into(), "/nonexistent/leaf.writ".into()]);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    assert_eq!(status(&run(&argv, None)), 64);
+}
+
+#[test]
+fn chain_out_of_order_short_or_rehashed_is_lineage_inconsistency() {
+    let authority = Authority::new();
+    let c = chain_claims();
+    let tokens = sign_chain(&authority, &c);
+    let [leaf, child, root] = [&tokens[0], &tokens[1], &tokens[2]].map(String::clone);
+
+    // Swapped: root before child.
+    assert_chain_denied(
+        &verify_chain(&authority, &[leaf.clone(), root.clone(), child.clone()]),
+        "lineage_inconsistency",
+    );
+    // Reversed (root first): the root is checked as the leaf, and it is not for this gate
+    // (audience comes before lineage in the verification order).
+    assert_chain_denied(
+        &verify_chain(&authority, &[root.clone(), child.clone(), leaf.clone()]),
+        "audience_mismatch",
+    );
+    // A root that is for this exact call, presented with "ancestors": it has no `lin`.
+    let mut as_leaf = c.root.clone();
+    as_leaf.aud = AUDIENCE.into();
+    as_leaf.scope = c.leaf.scope.clone();
+    assert_chain_denied(
+        &verify_chain(&authority, &[authority.sign(&as_leaf), child.clone()]),
+        "lineage_inconsistency",
+    );
+    // Dropped: the middle link, the root, or every ancestor.
+    assert_chain_denied(
+        &verify_chain(&authority, &[leaf.clone(), root.clone()]),
+        "lineage_inconsistency",
+    );
+    assert_chain_denied(
+        &verify_chain(&authority, &[leaf.clone(), child.clone()]),
+        "lineage_inconsistency",
+    );
+    let out = verify_chain(&authority, std::slice::from_ref(&leaf));
+    assert_chain_denied(&out, "lineage_inconsistency");
+    // An extra link past the root.
+    assert_chain_denied(
+        &verify_chain(&authority, &[leaf, child, root.clone(), root.clone()]),
+        "lineage_inconsistency",
+    );
+
+    // Re-hashed: the child names the root's jti but the digest of another writ.
+    let mut other_root = c.root.clone();
+    other_root.jti = Jti::from_bytes([0xB0; 16]);
+    other_root.sub = "mallory".into();
+    let other_root = authority.sign(&other_root);
+    let mut child = c.child.clone();
+    link(&mut child, &c.root, &other_root);
+    let child_token = authority.sign(&child);
+    let mut leaf = c.leaf.clone();
+    link(&mut leaf, &child, &child_token);
+    let leaf_token = authority.sign(&leaf);
+    assert_chain_denied(
+        &verify_chain(&authority, &[leaf_token.clone(), child_token.clone(), root]),
+        "lineage_inconsistency",
+    );
+    // … and the writ it does hash to is not the root it names.
+    assert_chain_denied(
+        &verify_chain(&authority, &[leaf_token, child_token, other_root.clone()]),
+        "lineage_inconsistency",
+    );
+    // A root alone verifies: a chain of one undelegated writ.
+    let json = assert_permitted(&verify_chain(&authority, &[authority.sign(&claims())]));
+    assert_eq!(json["chain"].as_array().unwrap().len(), 1);
+    assert_eq!(json["chain"][0]["depth"], 0);
+}
+
+/// A change to a consistent chain, before it is signed.
+type Mutation = Box<dyn Fn(&mut ChainClaims)>;
+
+#[test]
+fn chain_wider_deeper_or_longer_lived_than_the_parent_is_lineage_inconsistency() {
+    let authority = Authority::new();
+    let cases: Vec<(&str, Call, Mutation)> = vec![
+        (
+            "action outside the parent's del",
+            Call {
+                action: "tools/call".into(),
+                ..Call::default()
+            },
+            Box::new(|c| c.leaf.scope.action = "tools/call".into()),
+        ),
+        (
+            "resource outside the parent's del",
+            Call {
+                resource: "/bin/rm".into(),
+                ..Call::default()
+            },
+            Box::new(|c| c.leaf.scope.resource = "/bin/rm".into()),
+        ),
+        (
+            "middle link's action outside the root's del",
+            Call::default(),
+            Box::new(|c| c.child.scope.action = "payments/send".into()),
+        ),
+        (
+            "child del wider than the root's",
+            Call::default(),
+            Box::new(|c| {
+                c.child.del.as_mut().unwrap().resources = vec!["*".into()];
+            }),
+        ),
+        (
+            "depth over max_depth",
+            Call::default(),
+            Box::new(|c| {
+                c.root.del.as_mut().unwrap().max_depth = 1;
+                c.child.del.as_mut().unwrap().max_depth = 1;
+            }),
+        ),
+        (
+            "parent allows no delegation",
+            Call::default(),
+            Box::new(|c| c.child.del = None),
+        ),
+        (
+            "leaf outlives its parent",
+            Call::default(),
+            Box::new(|c| c.leaf.exp = c.child.exp + 1),
+        ),
+        (
+            "child outlives the root",
+            Call::default(),
+            Box::new(|c| c.child.exp = c.root.exp + 1),
+        ),
+    ];
+    for (name, call, mutate) in cases {
+        let mut c = chain_claims();
+        mutate(&mut c);
+        let tokens = sign_chain(&authority, &c);
+        let out = verify_chain_for(&call, &authority, &tokens, &[]);
+        assert_eq!(
+            stdout_json(&out)["code"],
+            "lineage_inconsistency",
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert_chain_denied(&out, "lineage_inconsistency");
+    }
+}
+
+#[test]
+fn chain_with_a_forged_parent_is_unknown_key_or_invalid_signature() {
+    let authority = Authority::new();
+    let c = chain_claims();
+
+    // The middle link signed by a key the verifier does not trust, hashes consistent.
+    let stranger = SigningKey::from_seed(&[0x77; 32]);
+    let root = authority.sign(&c.root);
+    let mut child = c.child.clone();
+    link(&mut child, &c.root, &root);
+    let child_token = writ_core::sign(&child, &stranger).unwrap();
+    let mut leaf = c.leaf.clone();
+    link(&mut leaf, &child, &child_token);
+    let out = verify_chain(
+        &authority,
+        &[authority.sign(&leaf), child_token, root.clone()],
+    );
+    assert_chain_denied(&out, "unknown_key");
+    assert!(stdout_json(&out)["reason"]
+        .as_str()
+        .unwrap()
+        .contains("ancestor 1"));
+
+    // The root with one signature character changed; the child hashes the forged text.
+    let sig_at = root.rfind('.').unwrap() + 10;
+    let mut forged = root.into_bytes();
+    forged[sig_at] = if forged[sig_at] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    let mut child = c.child.clone();
+    link(&mut child, &c.root, &forged);
+    let child_token = authority.sign(&child);
+    let mut leaf = c.leaf.clone();
+    link(&mut leaf, &child, &child_token);
+    let out = verify_chain(&authority, &[authority.sign(&leaf), child_token, forged]);
+    assert_chain_denied(&out, "invalid_signature");
+    assert!(stdout_json(&out)["reason"]
+        .as_str()
+        .unwrap()
+        .contains("ancestor 2"));
+}
+
+#[test]
+fn chain_with_an_expired_parent_is_expired() {
+    let authority = Authority::new();
+    // The middle link expired (beyond the skew); the leaf itself is live.
+    let mut c = chain_claims();
+    c.child.iat -= 120;
+    c.child.nbf -= 120;
+    c.child.exp = now() - 10;
+    let out = verify_chain(&authority, &sign_chain(&authority, &c));
+    assert_chain_denied(&out, "expired");
+    assert!(stdout_json(&out)["reason"]
+        .as_str()
+        .unwrap()
+        .contains("ancestor 1"));
+    // The root expired.
+    let mut c = chain_claims();
+    c.root.iat -= 120;
+    c.root.nbf -= 120;
+    c.root.exp = now() - 10;
+    let out = verify_chain(&authority, &sign_chain(&authority, &c));
+    assert_chain_denied(&out, "expired");
+    assert!(stdout_json(&out)["reason"]
+        .as_str()
+        .unwrap()
+        .contains("ancestor 2"));
 }

@@ -162,6 +162,15 @@ pub enum Reason {
         /// Cedar's message.
         detail: String,
     },
+    /// The parent writ presented for a delegated request does not hold up: `denial` is the
+    /// verifier's code (`lineage_inconsistency`, `revoked_authorization`, `expired`,
+    /// `invalid_signature`, ...).
+    Parent {
+        /// The denial code.
+        denial: String,
+        /// Why.
+        detail: String,
+    },
     /// A deciding permit policy carries an annotation writ cannot read.
     InvalidAnnotation {
         /// The policy.
@@ -173,7 +182,7 @@ pub enum Reason {
 
 impl Reason {
     /// The stable code: `forbid`, `no_permit`, `unknown_action`, `unknown_resource`,
-    /// `invalid_request`, `evaluation_error` or `invalid_annotation`.
+    /// `invalid_request`, `evaluation_error`, `invalid_annotation` or `parent`.
     pub fn code(&self) -> &'static str {
         match self {
             Reason::Forbid { .. } => "forbid",
@@ -183,6 +192,7 @@ impl Reason {
             Reason::InvalidRequest { .. } => "invalid_request",
             Reason::EvaluationError { .. } => "evaluation_error",
             Reason::InvalidAnnotation { .. } => "invalid_annotation",
+            Reason::Parent { .. } => "parent",
         }
     }
 
@@ -220,6 +230,7 @@ impl fmt::Display for Reason {
             Reason::InvalidAnnotation { policy, detail } => {
                 write!(f, "policy `{policy}` has an invalid annotation: {detail}")
             }
+            Reason::Parent { denial, detail } => write!(f, "parent writ: {denial}: {detail}"),
         }
     }
 }

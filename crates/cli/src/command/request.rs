@@ -56,6 +56,10 @@ pub struct RequestArgs {
     /// A ticket reference (kept in the writ and the log).
     #[arg(long, value_name = "T")]
     ticket: Option<String>,
+    /// Ask for a child of this writ (a file with the compact parent writ): the request must
+    /// fit the parent's `del`, the child expires no later than the parent, and carries `lin`.
+    #[arg(long, value_name = "FILE")]
+    parent: Option<PathBuf>,
     /// Write the compact writ to FILE (mode 0600) instead of standard output.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
@@ -155,6 +159,10 @@ fn body(args: &RequestArgs) -> Result<Value, CliError> {
     }
     if let Some(ticket) = &args.ticket {
         body.insert("ticket".into(), json!(ticket));
+    }
+    if let Some(path) = &args.parent {
+        let parent = input::read_file(path, "parent writ")?;
+        body.insert("parent".into(), json!(parent.trim()));
     }
     Ok(Value::Object(body))
 }

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::{json, Value};
 use writ_core::{
-    Denial, DenyCode, Expectation, KeyId, PolicyAcceptance, Sha256Digest, StateChecks, Verdict,
-    Verifier, VerifierOptions, DEFAULT_SKEW_SECS, MAX_SKEW_SECS,
+    parse_unverified, Claims, Denial, DenyCode, Expectation, KeyId, PolicyAcceptance, Sha256Digest,
+    StateChecks, Verdict, VerifiedWrit, Verifier, VerifierOptions, DEFAULT_SKEW_SECS,
+    MAX_SKEW_SECS,
 };
 use writ_gate::EnvSpec;
 use writ_store::SqliteReplayStore;
@@ -22,6 +23,13 @@ use crate::input;
 /// then, only with --replay-db, revocation and consumption of one use. Without --replay-db
 /// nothing is consumed.
 ///
+/// A delegated writ is checked link by link with its ancestors: either the writ plus
+/// --ancestor FILE for each ancestor (parent first), or --chain FILE... naming the writ and
+/// all its ancestors as files, child first (the writ to check, its parent, grandparent, …,
+/// the root). --chain must reach the root: a chain whose last file still carries `lin` is
+/// denied (lineage_inconsistency). The action flags stay required with --chain: the leaf is
+/// verified for that exact action, and every link above it for the delegation rules.
+///
 /// Example:
 ///   writ verify "$WRIT" --jwks authority/jwks.json --issuer https://writ.example \
 ///     --audience gate-1 --action exec --resource /usr/bin/git \
@@ -30,8 +38,12 @@ use crate::input;
 #[command(verbatim_doc_comment)]
 pub struct VerifyArgs {
     /// The compact writ, or `-` to read it from standard input.
-    #[arg(value_name = "TOKEN")]
-    token: String,
+    #[arg(
+        value_name = "TOKEN",
+        required_unless_present = "chain",
+        conflicts_with = "chain"
+    )]
+    token: Option<String>,
     /// The authority's public keys (JWKS file).
     #[arg(long, value_name = "FILE")]
     jwks: PathBuf,
@@ -60,8 +72,12 @@ pub struct VerifyArgs {
     #[arg(long = "policy-digest", value_name = "D")]
     policy_digests: Vec<String>,
     /// An ancestor writ file for a delegated writ (repeatable, parent first).
-    #[arg(long = "ancestor", value_name = "FILE")]
+    #[arg(long = "ancestor", value_name = "FILE", conflicts_with = "chain")]
     ancestors: Vec<PathBuf>,
+    /// The writ and its ancestors as files, child first, up to the root (replaces TOKEN and
+    /// --ancestor); JSON output then lists every link in `chain`, leaf first.
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    chain: Vec<PathBuf>,
     /// Durable replay store (SQLite): check revocation and consume one use.
     #[arg(long, value_name = "FILE")]
     replay_db: Option<PathBuf>,
@@ -84,6 +100,21 @@ pub fn run(args: VerifyArgs) -> Exit {
 struct Outcome {
     verdict: Verdict,
     consumed: bool,
+    /// With --chain: the ancestors' compact writs, parent first (verified when permitted).
+    chain: Option<Vec<String>>,
+}
+
+/// One link of a verified chain, as printed.
+fn link_json(claims: &Claims, kid: &str, digest: Sha256Digest) -> Value {
+    json!({
+        "jti": claims.jti,
+        "sub": claims.sub,
+        "aud": claims.aud,
+        "depth": claims.lin.as_ref().map_or(0, |l| l.depth),
+        "exp": claims.exp,
+        "kid": kid,
+        "writ_sha256": digest.to_hex(),
+    })
 }
 
 impl Outcome {
@@ -94,17 +125,31 @@ impl Outcome {
                 detail: detail.into(),
             }),
             consumed: false,
+            chain: None,
         }
+    }
+
+    /// The chain, leaf first, for JSON output: `None` without --chain.
+    fn chain_json(&self, leaf: &VerifiedWrit) -> Option<Value> {
+        let ancestors = self.chain.as_ref()?;
+        let mut links = vec![link_json(leaf.claims(), leaf.kid().as_str(), leaf.digest())];
+        for compact in ancestors {
+            // Already authenticated by the verifier; parsed again only to print it.
+            match parse_unverified(compact) {
+                Ok(w) => links.push(link_json(w.claims(), w.kid(), w.digest())),
+                Err(_) => links.push(Value::Null),
+            }
+        }
+        Some(Value::Array(links))
     }
 
     fn report(&self, json: bool) -> Exit {
         match &self.verdict {
             Verdict::Permit(writ) => {
                 let claims = writ.claims();
+                let chain = self.chain_json(writ);
                 if json {
-                    println!(
-                        "{}",
-                        json!({
+                    let mut out = json!({
                             "decision": "permit",
                             "code": Value::Null,
                             "reason": Value::Null,
@@ -113,8 +158,11 @@ impl Outcome {
                             "writ_sha256": writ.digest().to_hex(),
                             "consumed": self.consumed,
                             "remaining_uses": writ.remaining_uses(),
-                        })
-                    );
+                    });
+                    if let Some(chain) = chain {
+                        out["chain"] = chain;
+                    }
+                    println!("{out}");
                 } else {
                     println!(
                         "permit: writ {} lets `{}` run `{}` on `{}` until {}{}",
@@ -129,21 +177,36 @@ impl Outcome {
                             " (not consumed)"
                         }
                     );
+                    if let Some(Value::Array(links)) = &chain {
+                        let ids: Vec<String> = links
+                            .iter()
+                            .map(|l| match &l["jti"] {
+                                Value::String(s) => s.clone(),
+                                _ => "?".into(),
+                            })
+                            .collect();
+                        println!(
+                            "chain: {} link(s), leaf to root: {}",
+                            links.len(),
+                            ids.join(" <- ")
+                        );
+                    }
                 }
                 Exit::Success
             }
             Verdict::Deny(denial) => {
                 eprintln!("writ: denied: {}: {}", denial.code.as_str(), denial.detail);
                 if json {
-                    println!(
-                        "{}",
-                        json!({
-                            "decision": "deny",
-                            "code": denial.code.as_str(),
-                            "reason": denial.detail,
-                            "claims": Value::Null,
-                        })
-                    );
+                    let mut out = json!({
+                        "decision": "deny",
+                        "code": denial.code.as_str(),
+                        "reason": denial.detail,
+                        "claims": Value::Null,
+                    });
+                    if self.chain.is_some() {
+                        out["chain"] = Value::Null;
+                    }
+                    println!("{out}");
                 }
                 if denial.code == DenyCode::StatusUnavailable {
                     Exit::Unavailable
@@ -185,13 +248,29 @@ fn verify(args: &VerifyArgs) -> Result<Outcome, CliError> {
         .as_deref()
         .map(|p| EnvSpec::load(p).map_err(|e| CliError::Usage(e.to_string())))
         .transpose()?;
-    let ancestor_texts = args
-        .ancestors
-        .iter()
-        .map(|p| input::read_file(p, "ancestor writ").map(|t| t.trim().to_owned()))
-        .collect::<Result<Vec<_>, _>>()?;
+    let (token, ancestor_texts) = match (&args.token, args.chain.split_first()) {
+        (None, Some((leaf, rest))) => (
+            input::read_file(leaf, "writ")?.trim().to_owned(),
+            read_writ_files(rest, "ancestor writ")?,
+        ),
+        (Some(token), None) => (
+            input::read_token(token)?,
+            read_writ_files(&args.ancestors, "ancestor writ")?,
+        ),
+        _ => {
+            return Err(CliError::Usage(
+                "give either the writ (TOKEN, with --ancestor) or --chain".into(),
+            ))
+        }
+    };
     let ancestors: Vec<&str> = ancestor_texts.iter().map(String::as_str).collect();
-    let token = input::read_token(&args.token)?;
+    let chain = (!args.chain.is_empty()).then(|| ancestor_texts.clone());
+    // --chain names the whole chain: a last file that is itself delegated stops short of
+    // the root. Its ancestry would then go unchecked, so this is denied — after every
+    // stateless check (offline), and before anything could be consumed.
+    let chain_stops_short = chain.is_some()
+        && ancestors.is_empty()
+        && parse_unverified(&token).is_ok_and(|w| w.claims().lin.is_some());
     let now = input::now()?;
 
     let verifier = Verifier::new(args.issuer.clone(), keys)
@@ -208,10 +287,13 @@ fn verify(args: &VerifyArgs) -> Result<Outcome, CliError> {
         }) {
             Ok(m) => Some(m.digest()),
             Err(e) => {
-                return Ok(Outcome::deny(
-                    DenyCode::EnvironmentIntegrityFailure,
-                    format!("cannot measure the environment: {e}"),
-                ))
+                return Ok(Outcome {
+                    chain,
+                    ..Outcome::deny(
+                        DenyCode::EnvironmentIntegrityFailure,
+                        format!("cannot measure the environment: {e}"),
+                    )
+                })
             }
         },
     };
@@ -224,20 +306,38 @@ fn verify(args: &VerifyArgs) -> Result<Outcome, CliError> {
         expect.policy = PolicyAcceptance::OneOf(&policy_digests);
     }
 
+    if chain_stops_short {
+        let verdict = match verifier.verify(&token, &expect, now, StateChecks::Offline) {
+            Verdict::Permit(_) => Verdict::Deny(Denial::new(
+                DenyCode::LineageInconsistency,
+                "--chain ends at a delegated writ: name its ancestors up to the root",
+            )),
+            deny => deny,
+        };
+        return Ok(Outcome {
+            verdict,
+            consumed: false,
+            chain,
+        });
+    }
     let Some(db) = &args.replay_db else {
         let verdict = verifier.verify(&token, &expect, now, StateChecks::Offline);
         return Ok(Outcome {
             verdict,
             consumed: false,
+            chain,
         });
     };
     let store = match SqliteReplayStore::open(db).and_then(|s| s.purge(now).map(|_| s)) {
         Ok(store) => store,
         Err(e) => {
-            return Ok(Outcome::deny(
-                DenyCode::StatusUnavailable,
-                format!("replay store `{}`: {e}", db.display()),
-            ))
+            return Ok(Outcome {
+                chain,
+                ..Outcome::deny(
+                    DenyCode::StatusUnavailable,
+                    format!("replay store `{}`: {e}", db.display()),
+                )
+            })
         }
     };
     let verdict = verifier.verify(
@@ -250,5 +350,17 @@ fn verify(args: &VerifyArgs) -> Result<Outcome, CliError> {
         },
     );
     let consumed = verdict.is_permit();
-    Ok(Outcome { verdict, consumed })
+    Ok(Outcome {
+        verdict,
+        consumed,
+        chain,
+    })
+}
+
+/// Compact writs from files, surrounding whitespace removed.
+fn read_writ_files(paths: &[PathBuf], what: &str) -> Result<Vec<String>, CliError> {
+    paths
+        .iter()
+        .map(|p| input::read_file(p, what).map(|t| t.trim().to_owned()))
+        .collect()
 }

@@ -26,6 +26,12 @@ CREATE TABLE IF NOT EXISTS revoked_writs (
 CREATE TABLE IF NOT EXISTS revoked_principals (
     principal TEXT PRIMARY KEY
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS writ_links (
+    jti       BLOB PRIMARY KEY,
+    parent    BLOB NOT NULL,
+    principal TEXT NOT NULL,
+    parent_principal TEXT NOT NULL
+) WITHOUT ROWID;
 ";
 
 /// Consumed writ ids and revocations in one SQLite file, safe to share between processes.
@@ -84,6 +90,62 @@ impl SqliteReplayStore {
             params![principal],
         )?;
         Ok(())
+    }
+
+    /// Records that `child`, held by `principal`, was issued under `parent`, held by
+    /// `parent_principal`, so that revoking any ancestor revokes `child` too. Durable before
+    /// it returns.
+    pub fn record_link(
+        &self,
+        child: &Jti,
+        parent: &Jti,
+        principal: &str,
+        parent_principal: &str,
+    ) -> Result<(), StoreError> {
+        let conn = self.conn.lock().map_err(|_| StoreError::Poisoned)?;
+        conn.execute(
+            "INSERT OR IGNORE INTO writ_links (jti, parent, principal, parent_principal)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![
+                child.as_bytes().as_slice(),
+                parent.as_bytes().as_slice(),
+                principal,
+                parent_principal
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The links above and including `jti`, root-most first: each writ, its holder and its
+    /// parent's holder (as recorded by [`record_link`]). Empty for a root.
+    ///
+    /// [`record_link`]: Self::record_link
+    pub fn ancestry(&self, jti: &Jti) -> Result<Vec<(Jti, String, String)>, StoreError> {
+        let conn = self.conn.lock().map_err(|_| StoreError::Poisoned)?;
+        let mut stmt = conn.prepare_cached(
+            "WITH RECURSIVE up(id, depth) AS (
+                 SELECT ?1, 0
+                 UNION SELECT l.parent, up.depth + 1 FROM writ_links l JOIN up ON l.jti = up.id
+             )
+             SELECT up.id, l.principal, l.parent_principal FROM up JOIN writ_links l ON l.jti = up.id
+             ORDER BY up.depth DESC",
+        )?;
+        let rows = stmt.query_map(params![jti.as_bytes().as_slice()], |row| {
+            Ok((
+                row.get::<_, Vec<u8>>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, principal, parent_principal) = row?;
+            let id: [u8; 16] = id
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("a writ link with a malformed id".into()))?;
+            out.push((Jti::from_bytes(id), principal, parent_principal));
+        }
+        Ok(out)
     }
 
     /// Forgets consumed ids whose writs expired (plus skew) before `now`; returns how many.
@@ -172,10 +234,25 @@ fn revoked(
     conn: &Connection,
     subject: &RevocationSubject<'_>,
 ) -> Result<Option<String>, StoreError> {
-    let mut writ = conn.prepare_cached("SELECT 1 FROM revoked_writs WHERE jti = ?1")?;
+    // Every writ up the delegation tree, as recorded when each child was issued: revoking
+    // any of them revokes everything below.
+    let mut up = conn.prepare_cached(
+        "WITH RECURSIVE up(id) AS (
+             SELECT ?1
+             UNION SELECT l.parent FROM writ_links l JOIN up ON l.jti = up.id
+         )
+         SELECT hex(id) FROM up WHERE id IN (SELECT jti FROM revoked_writs) LIMIT 1",
+    )?;
     for id in std::iter::once(subject.jti).chain(subject.ancestors) {
-        if writ.exists(params![id.as_bytes().as_slice()])? {
-            return Ok(Some(format!("writ `{id}`")));
+        let found: Option<String> = up
+            .query_row(params![id.as_bytes().as_slice()], |row| row.get(0))
+            .optional()?;
+        if let Some(what) = found {
+            return Ok(Some(if what.eq_ignore_ascii_case(&hex(id.as_bytes())) {
+                format!("writ `{id}`")
+            } else {
+                format!("an ancestor of writ `{id}`")
+            }));
         }
     }
     let mut principal =
@@ -186,6 +263,10 @@ fn revoked(
         }
     }
     Ok(None)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
 
 impl ReplayStore for SqliteReplayStore {
