@@ -308,27 +308,37 @@ fn hidden_tools_are_those_policy_would_deny() {
     assert_eq!(s.log().len(), size, "a preview logs nothing");
 }
 
-/// The latency a gate adds per `tools/call` (authorize, consume, receipt off the path):
-/// `cargo test -p writ --test main mcp::bench -- --ignored --nocapture`.
+/// Many calls in a row each get their own writ and receipt, and the latency the gate adds
+/// per `tools/call` is printed beside the server's own (authorize and consume on the path,
+/// the receipt off it). The figures come from a release run with more calls:
+/// `WRIT_MCP_CALLS=150 cargo test --release -p writ --test main mcp::sequential -- --nocapture`.
 #[test]
-#[ignore = "a benchmark: prints figures"]
-fn bench_gateway_latency() {
+fn sequential_calls_each_get_a_writ_and_a_receipt() {
     if !prerequisites() {
         return;
     }
-    // The benchmark calls faster than the default per-principal rate limit allows.
+    let calls: usize = std::env::var("WRIT_MCP_CALLS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(20);
+    // Calls as fast as they go, past the default per-principal rate limit.
     let s = setup_on(start_with(&["--rate-limit-per-sec", "0"]));
+    let n = calls.to_string();
     let direct = Command::new("python3")
         .arg(script("raw.py"))
-        .args(["bench", "150", s.data.to_str().unwrap(), "--", "node"])
+        .args(["bench", &n, s.data.to_str().unwrap(), "--", "node"])
         .arg(fs_server())
         .arg(&s.data)
         .output()
         .unwrap();
     assert!(direct.status.success(), "{}", stderr(&direct));
-    let gated = s.drive("raw.py", &["bench", "150", s.data.to_str().unwrap()]);
+    let gated = s.drive("raw.py", &["bench", &n, s.data.to_str().unwrap()]);
     println!("direct: {}", String::from_utf8_lossy(&direct.stdout));
     println!("gated:  {}", String::from_utf8_lossy(&gated.stdout));
+    // raw.py fails on any call that is not a plain result; each was authorized and reported.
+    let log = s.log();
+    assert_eq!(decisions(&log, "permit"), calls, "{log:#?}");
+    assert_eq!(s.receipts(calls).len(), calls);
 }
 
 /// The everything server's entry point, where `.ci/run` installs it.
