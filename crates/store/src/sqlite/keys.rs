@@ -9,7 +9,7 @@ use rusqlite::{params, Connection};
 use writ_core::SigningKey;
 use zeroize::Zeroizing;
 
-use super::configure;
+use super::with_schema;
 use crate::error::StoreError;
 
 const SCHEMA: &str = "
@@ -64,10 +64,8 @@ impl SqliteSigningKeys {
     }
 
     fn setup(conn: Connection) -> Result<Self, StoreError> {
-        configure(&conn)?;
-        conn.execute_batch(SCHEMA)?;
         Ok(Self {
-            conn: Mutex::new(conn),
+            conn: with_schema(conn, SCHEMA)?,
         })
     }
 

@@ -25,3 +25,13 @@ pub(crate) fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     Ok(())
 }
+
+/// A configured connection with `schema` created, ready to share behind a lock.
+pub(crate) fn with_schema(
+    conn: Connection,
+    schema: &str,
+) -> Result<std::sync::Mutex<Connection>, StoreError> {
+    configure(&conn)?;
+    conn.execute_batch(schema)?;
+    Ok(std::sync::Mutex::new(conn))
+}

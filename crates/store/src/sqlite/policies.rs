@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 use writ_core::Sha256Digest;
 
-use super::configure;
+use super::with_schema;
 use crate::error::StoreError;
 
 const SCHEMA: &str = "
@@ -54,10 +54,8 @@ impl SqlitePolicies {
     }
 
     fn setup(conn: Connection) -> Result<Self, StoreError> {
-        configure(&conn)?;
-        conn.execute_batch(SCHEMA)?;
         Ok(Self {
-            conn: Mutex::new(conn),
+            conn: with_schema(conn, SCHEMA)?,
         })
     }
 

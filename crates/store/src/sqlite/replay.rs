@@ -241,14 +241,14 @@ fn revoked(
              SELECT ?1
              UNION SELECT l.parent FROM writ_links l JOIN up ON l.jti = up.id
          )
-         SELECT hex(id) FROM up WHERE id IN (SELECT jti FROM revoked_writs) LIMIT 1",
+         SELECT id FROM up WHERE id IN (SELECT jti FROM revoked_writs) LIMIT 1",
     )?;
     for id in std::iter::once(subject.jti).chain(subject.ancestors) {
-        let found: Option<String> = up
+        let found: Option<Vec<u8>> = up
             .query_row(params![id.as_bytes().as_slice()], |row| row.get(0))
             .optional()?;
-        if let Some(what) = found {
-            return Ok(Some(if what.eq_ignore_ascii_case(&hex(id.as_bytes())) {
+        if let Some(revoked) = found {
+            return Ok(Some(if revoked.as_slice() == id.as_bytes().as_slice() {
                 format!("writ `{id}`")
             } else {
                 format!("an ancestor of writ `{id}`")
@@ -263,10 +263,6 @@ fn revoked(
         }
     }
     Ok(None)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
 
 impl ReplayStore for SqliteReplayStore {
