@@ -5,14 +5,14 @@ use std::sync::{Arc, Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use writ_core::{
-    canonical, sign, Claims, Confirmation, Governance, Jti, Jwk, KeySet, Measurement, PolicyRef,
-    Scope, Sha256Digest, SigningKey, VerifyingKey,
+    canonical, sign, Approval, Claims, Confirmation, Governance, Jti, Jwk, KeySet, Measurement,
+    PolicyRef, RequestTerms, Scope, Sha256Digest, SigningKey, VerifyingKey,
 };
 use writ_log::canonical_entry;
-use writ_policy::{Decision, Limits, PolicySet, Reason};
+use writ_policy::{Approver, Decision, Limits, PolicySet, Reason};
 use writ_store::{
-    PolicyTexts, Principal, Role, SqliteLog, SqlitePolicies, SqlitePrincipals, SqliteReplayStore,
-    SqliteSigningKeys,
+    ApprovalRequest, PolicyTexts, Principal, RequestState, Role, SqliteApprovals, SqliteLog,
+    SqlitePolicies, SqlitePrincipals, SqliteReplayStore, SqliteSigningKeys,
 };
 
 use crate::config::AuthorityConfig;
@@ -68,6 +68,8 @@ pub enum Outcome {
     Permit,
     /// Refused; `reasons` say why.
     Deny,
+    /// Waiting for human approval: `request_id` names the request to wait on.
+    Pending,
 }
 
 /// The answer to an authorize request; `log_index` is the decision's entry in the log.
@@ -89,6 +91,19 @@ pub struct AuthorizeResponse {
     /// Why, on deny: the forbid policies that matched, no permit, or the request error.
     #[schema(value_type = Vec<Object>)]
     pub reasons: Vec<Reason>,
+    /// On pending: the request to wait on (`GET /v1/requests/{id}`); `expires_at` is when
+    /// it expires unless settled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// On pending: the digest approvers sign (see docs/approvals.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_sha256: Option<String>,
+    /// On pending: how many distinct approvers must approve.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvals_required: Option<u32>,
+    /// On pending: the group they must belong to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approver_group: Option<String>,
 }
 
 /// The durable stores an authority runs on.
@@ -103,6 +118,8 @@ pub struct Stores {
     pub keys: SqliteSigningKeys,
     /// The policy sets applied, the one in force, and retired digests.
     pub policies: SqlitePolicies,
+    /// Requests waiting for approval, and the votes given.
+    pub approvals: SqliteApprovals,
 }
 
 /// The authority's state.
@@ -120,6 +137,11 @@ pub struct Authority {
     /// force as one step.
     admin: Mutex<()>,
     metrics: Metrics,
+    approvals: SqliteApprovals,
+    /// Serializes votes and settlements, so a quorum releases one writ.
+    approvals_lock: Mutex<()>,
+    /// Bumped whenever a request is settled: long polls wake on it.
+    settled: tokio::sync::watch::Sender<u64>,
 }
 
 /// A request checked and ready for policy, or the reason it is refused.
@@ -153,6 +175,7 @@ impl Authority {
             replay,
             keys: key_store,
             policies: policy_store,
+            approvals,
         } = stores;
         // Consumptions are marked in the log writer's transaction: the replay store the
         // verifier reads revocations from must be that same database.
@@ -202,6 +225,9 @@ impl Authority {
             policy_store,
             admin: Mutex::new(()),
             metrics: Metrics::new(),
+            approvals,
+            approvals_lock: Mutex::new(()),
+            settled: tokio::sync::watch::Sender::new(0),
         };
         if let Some(kid) = fresh_key {
             authority.append(&json!({
@@ -287,6 +313,26 @@ impl Authority {
         &self.consumer
     }
 
+    /// Requests pending approval.
+    pub fn approvals(&self) -> &SqliteApprovals {
+        &self.approvals
+    }
+
+    pub(crate) fn approvals_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.approvals_lock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wakes long polls: a request was settled.
+    pub(crate) fn announce_settled(&self) {
+        self.settled.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    pub(crate) fn watch_settled(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.settled.subscribe()
+    }
+
     pub(crate) fn metrics(&self) -> &Metrics {
         &self.metrics
     }
@@ -322,9 +368,10 @@ impl Authority {
         request: &AuthorizeRequest,
         now: u64,
     ) -> Result<AuthorizeResponse, ApiError> {
-        let decided = self.decide(caller, request, now)?;
+        let decided = self.decide(caller, request, now, None)?;
         self.record_link(&decided)?;
         let index = self.append(&decided.entry)?;
+        self.record_pending(&decided)?;
         Ok(decided.logged_at(index))
     }
 
@@ -336,10 +383,26 @@ impl Authority {
         request: &AuthorizeRequest,
         now: u64,
     ) -> Result<AuthorizeResponse, ApiError> {
-        let decided = self.decide(caller, request, now)?;
+        let decided = self.decide(caller, request, now, None)?;
         self.record_link(&decided)?;
         let index = self.append_async(&decided.entry).await?;
+        self.record_pending(&decided)?;
         Ok(decided.logged_at(index))
+    }
+
+    /// A pending request is stored once its decision is durable: a request that was never
+    /// logged can never be approved.
+    fn record_pending(&self, decided: &Decided) -> Result<(), ApiError> {
+        if let Some(pending) = &decided.pending {
+            self.approvals.create(pending)?;
+        }
+        Ok(())
+    }
+
+    /// Logs a decision made off the request path (a release at quorum), durably.
+    pub(crate) fn log_decided(&self, decided: &Decided) -> Result<u64, ApiError> {
+        self.record_link(decided)?;
+        self.append(&decided.entry)
     }
 
     fn record_link(&self, decided: &Decided) -> Result<(), ApiError> {
@@ -351,21 +414,32 @@ impl Authority {
     }
 
     /// The decision and its log entry; nothing leaves before the entry is durable.
-    fn decide(
+    ///
+    /// With `release` (a request that reached its quorum) the approvals count: a permit
+    /// carries them in `gov`, and a decision still pending is [`Decided::still_pending`].
+    pub(crate) fn decide(
         &self,
         caller: &Principal,
         request: &AuthorizeRequest,
         now: u64,
+        release: Option<&Release>,
     ) -> Result<Decided, ApiError> {
         if !matches!(caller.role, Role::Agent | Role::Admin) {
             return Err(ApiError::Forbidden(caller.role.as_str()));
         }
         let policy = self.policy();
+        let ask = Asking {
+            caller,
+            request,
+            policy: &policy,
+            now,
+            release,
+        };
         let mut checked = match self.check(request) {
             Ok(checked) => checked,
             Err(detail) => {
                 let reasons = vec![Reason::InvalidRequest { detail }];
-                return self.deny(caller, request, &policy, None, reasons, now);
+                return self.deny(&ask, None, reasons);
             }
         };
         if let Some(compact) = &request.parent {
@@ -376,7 +450,7 @@ impl Authority {
                         denial: code.as_str().to_owned(),
                         detail,
                     }];
-                    return self.deny(caller, request, &policy, Some(&checked), reasons, now);
+                    return self.deny(&ask, Some(&checked), reasons);
                 }
             }
         }
@@ -389,7 +463,12 @@ impl Authority {
                 "root_initiator": p.chain.first(),
             })
         });
-        match policy.evaluate(&policy_request(caller, request, lineage), &self.limits()) {
+        let asked = policy_request(caller, request, lineage);
+        let decision = match release {
+            None => policy.evaluate(&asked, &self.limits()),
+            Some(r) => policy.evaluate_with_approvals(&asked, &self.limits(), &r.approvers),
+        };
+        match decision {
             Decision::Permit {
                 policy_ids,
                 lifetime_secs,
@@ -402,25 +481,126 @@ impl Authority {
                     uses,
                     delegation,
                 };
-                self.permit(caller, request, &policy, checked, grant, now)
+                if let Some(release) = release {
+                    // Approvers approved these terms and no others.
+                    let terms = terms_digest(request, &checked, grant.uses);
+                    if terms != release.request_sha256 {
+                        let detail = "the policy in force now grants other terms (uses) than \
+                                      the ones approved"
+                            .to_owned();
+                        let reasons = vec![Reason::InvalidRequest { detail }];
+                        return self.deny(&ask, Some(&checked), reasons);
+                    }
+                }
+                self.permit(&ask, checked, grant)
             }
-            Decision::Deny { reasons } => {
-                self.deny(caller, request, &policy, Some(&checked), reasons, now)
-            }
-            // Approvals are not served yet: a request that needs them is refused (fail closed).
+            Decision::Deny { reasons } => self.deny(&ask, Some(&checked), reasons),
             Decision::Pending {
                 approvals_required,
                 approver_group,
                 ..
+            } if release.is_some() => {
+                Ok(Decided::still_pending(approvals_required, approver_group))
+            }
+            Decision::Pending {
+                policy_ids,
+                approvals_required,
+                approver_group,
+                lifetime_secs,
+                uses,
             } => {
-                let detail = format!(
-                    "needs {approvals_required} approval(s) from group `{approver_group}`, and this \
-                     authority does not take approvals yet"
-                );
-                let reasons = vec![Reason::InvalidRequest { detail }];
-                self.deny(caller, request, &policy, Some(&checked), reasons, now)
+                let pending = Pended {
+                    policy_ids,
+                    approvals_required,
+                    approver_group,
+                    lifetime_secs,
+                    uses,
+                };
+                self.pending(&ask, &checked, pending)
             }
         }
+    }
+
+    /// A request that needs approval: a `pending` decision and the request to store once it
+    /// is logged.
+    fn pending(
+        &self,
+        ask: &Asking,
+        checked: &Checked,
+        pended: Pended,
+    ) -> Result<Decided, ApiError> {
+        let Asking {
+            caller,
+            request,
+            policy,
+            now,
+            ..
+        } = *ask;
+        let id = Jti::from_bytes(random_bytes()?).to_string();
+        let terms = terms_digest(request, checked, pended.uses);
+        let expires_at = now + self.config.approval_ttl_secs;
+        let asked = crate::approvals::Asked {
+            authorize: request.clone(),
+            args_sha256: checked.args_sha256.to_hex(),
+            cnf: checked.cnf.as_ref().map(|c| c.jkt.to_string()),
+            env: checked.env.map(|d| d.to_hex()),
+            uses: pended.uses,
+            lifetime_secs: pended.lifetime_secs,
+            policy_digest: policy.digest().to_hex(),
+            policy_ids: pended.policy_ids.clone(),
+        };
+        let stored = serde_json::to_value(&asked)
+            .map_err(|e| ApiError::Internal(format!("pending request: {e}")))?;
+        let entry = json!({
+            "type": "decision",
+            "decision": "pending",
+            "principal": caller.name,
+            "request_id": id,
+            "request_sha256": terms.to_hex(),
+            "action": request.action,
+            "resource": request.resource,
+            "args_sha256": checked.args_sha256.to_hex(),
+            "audience": request.audience,
+            "uses": pended.uses,
+            "policy_digest": policy.digest().to_hex(),
+            "policy_ids": pended.policy_ids,
+            "approvals_required": pended.approvals_required,
+            "approver_group": pended.approver_group,
+            "parent": checked.parent_jti,
+            "expires_at": expires_at,
+            "reasons": [],
+            "at": now,
+        });
+        Ok(Decided {
+            link: None,
+            entry,
+            pending: Some(ApprovalRequest {
+                id: id.clone(),
+                principal: caller.name.clone(),
+                request: stored,
+                request_sha256: terms,
+                approvals_required: pended.approvals_required,
+                approver_group: pended.approver_group.clone(),
+                created_at: now,
+                expires_at,
+                state: RequestState::Pending,
+                outcome: None,
+                votes: Vec::new(),
+            }),
+            still_pending: None,
+            response: AuthorizeResponse {
+                decision: Outcome::Pending,
+                writ: None,
+                jti: None,
+                expires_at: Some(expires_at),
+                log_index: 0,
+                reasons: Vec::new(),
+                request_id: Some(id),
+                request_sha256: Some(terms.to_hex()),
+                approvals_required: Some(pended.approvals_required),
+                approver_group: Some(pended.approver_group),
+            },
+        })
     }
 
     /// Whether `request` passes the rules that hold whatever the policy says.
@@ -475,15 +655,14 @@ impl Authority {
         }
     }
 
-    fn permit(
-        &self,
-        caller: &Principal,
-        request: &AuthorizeRequest,
-        policy: &PolicySet,
-        checked: Checked,
-        grant: Grant,
-        now: u64,
-    ) -> Result<Decided, ApiError> {
+    fn permit(&self, ask: &Asking, checked: Checked, grant: Grant) -> Result<Decided, ApiError> {
+        let Asking {
+            caller,
+            request,
+            policy,
+            now,
+            release,
+        } = *ask;
         let Grant {
             policy_ids,
             lifetime_secs,
@@ -504,11 +683,13 @@ impl Authority {
             }
             (_, d) => d,
         };
-        let gov = (request.purpose.is_some() || request.ticket.is_some()).then(|| Governance {
-            purpose: request.purpose.clone(),
-            ticket: request.ticket.clone(),
-            approvals: Vec::new(),
-        });
+        let approvals: Vec<Approval> = release.map(|r| r.approvals.clone()).unwrap_or_default();
+        let gov = (request.purpose.is_some() || request.ticket.is_some() || !approvals.is_empty())
+            .then(|| Governance {
+                purpose: request.purpose.clone(),
+                ticket: request.ticket.clone(),
+                approvals: approvals.clone(),
+            });
         let claims = Claims {
             iss: self.config.issuer.clone(),
             sub: caller.name.clone(),
@@ -554,6 +735,8 @@ impl Authority {
             "writ_sha256": Sha256Digest::of(writ.as_bytes()).to_hex(),
             "uses": uses,
             "exp": exp,
+            "request_id": release.map(|r| r.request_id.clone()),
+            "approvals": approvals,
             "at": now,
         });
         let link = checked.parent.as_ref().map(|p| {
@@ -564,26 +747,30 @@ impl Authority {
         Ok(Decided {
             link,
             entry,
+            pending: None,
+            still_pending: None,
             response: AuthorizeResponse {
-                decision: Outcome::Permit,
                 writ: Some(writ),
                 jti: Some(jti.to_string()),
                 expires_at: Some(exp),
-                log_index: 0,
-                reasons: Vec::new(),
+                ..AuthorizeResponse::answer(Outcome::Permit, Vec::new())
             },
         })
     }
 
     fn deny(
         &self,
-        caller: &Principal,
-        request: &AuthorizeRequest,
-        policy: &PolicySet,
+        ask: &Asking,
         checked: Option<&Checked>,
         reasons: Vec<Reason>,
-        now: u64,
     ) -> Result<Decided, ApiError> {
+        let Asking {
+            caller,
+            request,
+            policy,
+            now,
+            release,
+        } = *ask;
         let entry = json!({
             "type": "decision",
             "decision": "deny",
@@ -596,19 +783,15 @@ impl Authority {
             "policy_digest": policy.digest().to_hex(),
             "reasons": reasons,
             "parent": checked.and_then(|c| c.parent_jti.clone()),
+            "request_id": release.map(|r| r.request_id.clone()),
             "at": now,
         });
         Ok(Decided {
             link: None,
             entry,
-            response: AuthorizeResponse {
-                decision: Outcome::Deny,
-                writ: None,
-                jti: None,
-                expires_at: None,
-                log_index: 0,
-                reasons,
-            },
+            pending: None,
+            still_pending: None,
+            response: AuthorizeResponse::answer(Outcome::Deny, reasons),
         })
     }
 
@@ -681,20 +864,96 @@ pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], ApiError> {
 }
 
 /// A decision whose entry is not yet in the log.
-struct Decided {
-    entry: Value,
-    response: AuthorizeResponse,
+pub(crate) struct Decided {
+    pub(crate) entry: Value,
+    pub(crate) response: AuthorizeResponse,
     /// For a delegated permit: the child, its parent, their holders. Recorded before the
     /// writ leaves, so revoking any ancestor reaches it.
     link: Option<(Jti, Jti, String, String)>,
+    /// For a new pending decision: the request to store once the entry is durable.
+    pending: Option<ApprovalRequest>,
+    /// At a quorum, when policy now asks for more approvals than were given: how many, from
+    /// which group (nothing is logged, the request stays pending).
+    pub(crate) still_pending: Option<(u32, String)>,
 }
 
 impl Decided {
+    fn still_pending(required: u32, group: String) -> Self {
+        Self {
+            entry: Value::Null,
+            response: AuthorizeResponse::answer(Outcome::Pending, Vec::new()),
+            link: None,
+            pending: None,
+            still_pending: Some((required, group)),
+        }
+    }
+
     /// The answer, once the entry is durable at `index`.
-    fn logged_at(mut self, index: u64) -> AuthorizeResponse {
+    pub(crate) fn logged_at(mut self, index: u64) -> AuthorizeResponse {
         self.response.log_index = index;
         self.response
     }
+}
+
+impl AuthorizeResponse {
+    fn answer(decision: Outcome, reasons: Vec<Reason>) -> Self {
+        Self {
+            decision,
+            writ: None,
+            jti: None,
+            expires_at: None,
+            log_index: 0,
+            reasons,
+            request_id: None,
+            request_sha256: None,
+            approvals_required: None,
+            approver_group: None,
+        }
+    }
+}
+
+/// Who asks for what, under which policy, when; and at a quorum, with which approvals.
+#[derive(Clone, Copy)]
+struct Asking<'a> {
+    caller: &'a Principal,
+    request: &'a AuthorizeRequest,
+    policy: &'a PolicySet,
+    now: u64,
+    release: Option<&'a Release>,
+}
+
+/// What a pending decision asks for.
+struct Pended {
+    policy_ids: Vec<String>,
+    approvals_required: u32,
+    approver_group: String,
+    lifetime_secs: u64,
+    uses: u32,
+}
+
+/// A request at its quorum, decided again with its approvals.
+pub(crate) struct Release {
+    pub(crate) request_id: String,
+    /// The digest the approvers signed.
+    pub(crate) request_sha256: Sha256Digest,
+    /// The approvers, with their groups as registered now.
+    pub(crate) approvers: Vec<Approver>,
+    /// What the writ's `gov.approvals` carries.
+    pub(crate) approvals: Vec<Approval>,
+}
+
+/// The digest approvers sign: the terms the writ will carry.
+fn terms_digest(request: &AuthorizeRequest, checked: &Checked, uses: u32) -> Sha256Digest {
+    RequestTerms {
+        action: &request.action,
+        resource: &request.resource,
+        args_sha256: &checked.args_sha256,
+        aud: &request.audience,
+        cnf: checked.cnf.as_ref().map(|c| &c.jkt),
+        env: checked.env.as_ref(),
+        uses,
+    }
+    .digest()
 }
 
 /// What a permit grants.

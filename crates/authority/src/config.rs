@@ -23,11 +23,14 @@ pub struct AuthorityConfig {
     /// A new signing key is published in the JWKS this long before it signs, so gates that
     /// refresh their pinned JWKS learn it first.
     pub key_announce_secs: u64,
+    /// A request pending approval expires after this long unless settled.
+    pub approval_ttl_secs: u64,
 }
 
 impl AuthorityConfig {
     /// Defaults of DESIGN.md: 60 s writs, at most 300 s, at most 10 uses; 100 requests/s per
-    /// principal with bursts of 200; bodies up to 256 KiB; 10 s per request; keys announced 60 s before use.
+    /// principal with bursts of 200; bodies up to 256 KiB; 10 s per request; keys announced 60 s before use;
+    /// approval requests expire after 15 minutes.
     pub fn new(issuer: impl Into<String>) -> Self {
         Self {
             issuer: issuer.into(),
@@ -39,6 +42,7 @@ impl AuthorityConfig {
             max_body_bytes: 256 * 1024,
             request_timeout_ms: 10_000,
             key_announce_secs: 60,
+            approval_ttl_secs: 900,
         }
     }
 }

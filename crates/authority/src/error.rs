@@ -35,6 +35,9 @@ pub enum ApiError {
     /// The request took longer than the configured timeout; nothing was issued.
     #[error("request timed out")]
     Timeout,
+    /// An approval or rejection that is not taken.
+    #[error(transparent)]
+    Approval(#[from] crate::approvals::ApprovalRefusal),
     /// A bug or an unexpected failure.
     #[error("internal error")]
     Internal(String),
@@ -52,6 +55,9 @@ impl ApiError {
             ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Approval(r) => {
+                StatusCode::from_u16(r.status()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY)
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -68,6 +74,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::Conflict(_) => "conflict",
             ApiError::Timeout => "timeout",
+            ApiError::Approval(r) => r.code(),
             ApiError::Internal(_) => "internal",
         }
     }
@@ -99,6 +106,7 @@ impl From<writ_store::StoreError> for ApiError {
                 ApiError::BadRequest(e.to_string())
             }
             S::PrincipalExists(_) => ApiError::Conflict(e.to_string()),
+            S::UnknownPrincipal(_) | S::UnknownRequest(_) => ApiError::NotFound(e.to_string()),
             S::Sqlite(_) | S::Writer(_) | S::Poisoned => ApiError::Unavailable(e.to_string()),
             other => ApiError::Internal(other.to_string()),
         }

@@ -128,6 +128,7 @@ impl Authority {
             self.set_ring(KeyRing::new(self.key_store().list()?));
         }
         self.replay().purge(writ_core::UnixTime(now))?;
+        self.expire_requests(now)?;
         Ok(())
     }
 }

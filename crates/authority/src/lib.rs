@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod approvals;
 mod authority;
 mod config;
 mod consume;
@@ -27,6 +28,9 @@ mod principals;
 mod receipts;
 mod revoke;
 
+pub use approvals::{
+    ApprovalRefusal, ApprovalSubmission, ApprovalView, RequestView, RequestsResponse,
+};
 pub use authority::{Authority, AuthorizeRequest, AuthorizeResponse, Outcome, Stores};
 pub use config::AuthorityConfig;
 pub use consume::{ConsumeRequest, ConsumeResponse};

@@ -23,6 +23,10 @@ pub struct PrincipalRequest {
     /// Groups policy can see (`principal.groups`).
     #[serde(default)]
     pub groups: Vec<String>,
+    /// For an approver: the Ed25519 public key (JWK) its approvals are signed with.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub approval_key: Option<writ_core::Jwk>,
 }
 
 /// The registered principal and its bearer token, shown this once.
@@ -56,6 +60,18 @@ impl Authority {
         now: u64,
     ) -> Result<PrincipalResponse, ApiError> {
         require_admin(caller)?;
+        let approval_key = match (&request.approval_key, request.role) {
+            (None, _) => None,
+            (Some(jwk), Role::Approver) => Some(
+                writ_core::VerifyingKey::from_jwk(jwk)
+                    .map_err(|e| ApiError::BadRequest(format!("approval_key: {e}")))?,
+            ),
+            (Some(_), role) => {
+                return Err(ApiError::BadRequest(format!(
+                    "approval_key is for approvers, not for role `{role}`"
+                )))
+            }
+        };
         let token = format!("writ_{}", URL_SAFE_NO_PAD.encode(random_bytes::<32>()?));
         let principal = self.principals().add(
             &request.name,
@@ -64,6 +80,9 @@ impl Authority {
             &Sha256Digest::of(token.as_bytes()),
             now,
         )?;
+        if let Some(key) = &approval_key {
+            self.principals().set_approval_key(&principal.name, key)?;
+        }
         tracing::info!(name = %principal.name, role = principal.role.as_str(), by = %caller.name, "principal registered");
         Ok(PrincipalResponse {
             name: principal.name,

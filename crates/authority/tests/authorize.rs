@@ -16,7 +16,8 @@ use writ_core::{
 };
 use writ_log::{Checkpoint, NoteSigner, Proof};
 use writ_store::{
-    Role, SqliteLog, SqlitePolicies, SqlitePrincipals, SqliteReplayStore, SqliteSigningKeys,
+    Role, SqliteApprovals, SqliteLog, SqlitePolicies, SqlitePrincipals, SqliteReplayStore,
+    SqliteSigningKeys,
 };
 
 pub const ISSUER: &str = "https://writ.test";
@@ -84,6 +85,7 @@ pub fn start(db: &std::path::Path, config: AuthorityConfig) -> Arc<Authority> {
         replay: SqliteReplayStore::open(db).unwrap(),
         keys: SqliteSigningKeys::open(db).unwrap(),
         policies: SqlitePolicies::open(db).unwrap(),
+        approvals: SqliteApprovals::open(db).unwrap(),
     };
     Arc::new(Authority::new(config, SigningKey::from_seed(&[9; 32]), stores, policy).unwrap())
 }

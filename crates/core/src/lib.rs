@@ -18,6 +18,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod approval;
 pub mod canonical;
 mod claims;
 mod deny;
@@ -34,6 +35,9 @@ mod state;
 mod time;
 mod verifier;
 
+pub use approval::{
+    ApprovalError, ApprovalObject, ApprovalVerdict, RequestTerms, APPROVAL_TYPE, REJECTION_TYPE,
+};
 pub use claims::{
     Approval, Claims, Confirmation, Delegation, Governance, Jti, Lineage, PolicyRef, Scope,
 };

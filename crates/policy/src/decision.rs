@@ -9,7 +9,8 @@ use writ_core::Delegation;
 ///
 /// In JSON it is an object tagged by `decision`: `{"decision":"permit","policy_ids":[…],
 /// "lifetime_secs":60,"uses":1}`, `{"decision":"deny","reasons":[{"code":"forbid",…}]}` or
-/// `{"decision":"pending","policy_ids":[…],"approvals_required":2,"approver_group":"finance"}`.
+/// `{"decision":"pending","policy_ids":[…],"approvals_required":2,"approver_group":"finance",
+/// "lifetime_secs":60,"uses":1}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "decision", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Decision {
@@ -41,6 +42,10 @@ pub enum Decision {
         approvals_required: u32,
         /// The group they must be members of.
         approver_group: String,
+        /// The writ's lifetime once approved, as for a permit by those policies.
+        lifetime_secs: u64,
+        /// The writ's `uses` once approved: part of what approvers approve.
+        uses: u32,
     },
 }
 
@@ -106,6 +111,7 @@ impl fmt::Display for Decision {
                 policy_ids,
                 approvals_required,
                 approver_group,
+                ..
             } => write!(
                 f,
                 "pending by {}: {approvals_required} approval{} from `{approver_group}`",

@@ -136,28 +136,42 @@ impl PolicySet {
         if approvals.is_some_and(|a| self.approved(request, rule, a)) {
             return permit(&gated, limits);
         }
+        let (lifetime_secs, uses) = match permit(&gated, limits) {
+            Decision::Permit {
+                lifetime_secs,
+                uses,
+                ..
+            } => (lifetime_secs, uses),
+            _ => (limits.lifetime(None), limits.uses(None)),
+        };
         Decision::Pending {
             policy_ids: gated.iter().map(|(r, _)| r.id.clone()).collect(),
             approvals_required: rule.required,
             approver_group: rule.group.clone(),
+            lifetime_secs,
+            uses,
         }
+    }
+
+    /// Whether a principal with `groups` is a member of `group`: directly, or through a
+    /// group whose ancestors in the set's entities include it.
+    pub fn in_group(&self, groups: &[String], group: &str) -> bool {
+        let target = group_uid(group);
+        groups.iter().any(|g| {
+            g == group
+                || match (&target, group_uid(g)) {
+                    (Some(target), Some(g)) => self.entities.is_ancestor_of(target, &g),
+                    _ => false,
+                }
+        })
     }
 
     /// Whether enough distinct approvers from the group, not the requester, approved.
     fn approved(&self, request: &Request, rule: &ApprovalRule, approvals: &[Approver]) -> bool {
-        let group = group_uid(&rule.group);
         let distinct: BTreeSet<&str> = approvals
             .iter()
             .filter(|a| a.id != request.principal.id)
-            .filter(|a| {
-                a.groups.iter().any(|g| {
-                    *g == rule.group
-                        || match (&group, group_uid(g)) {
-                            (Some(group), Some(g)) => self.entities.is_ancestor_of(group, &g),
-                            _ => false,
-                        }
-                })
-            })
+            .filter(|a| self.in_group(&a.groups, &rule.group))
             .map(|a| a.id.as_str())
             .collect();
         u32::try_from(distinct.len()).unwrap_or(u32::MAX) >= rule.required

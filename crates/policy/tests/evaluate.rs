@@ -205,7 +205,9 @@ fn pending_unless_a_plain_permit_matches_and_released_by_a_quorum() {
         Decision::Pending {
             policy_ids: vec!["two-ops".into()],
             approvals_required: 2,
-            approver_group: "ops".into()
+            approver_group: "ops".into(),
+            lifetime_secs: 60,
+            uses: 2,
         }
     );
     // Two approval policies: the strictest rule is the one to meet.
@@ -214,7 +216,9 @@ fn pending_unless_a_plain_permit_matches_and_released_by_a_quorum() {
         Decision::Pending {
             policy_ids: vec!["two-ops".into(), "three-sec".into()],
             approvals_required: 3,
-            approver_group: "security".into()
+            approver_group: "security".into(),
+            lifetime_secs: 60,
+            uses: 2,
         }
     );
     // A plain permit alongside: permit, by the plain policy alone.

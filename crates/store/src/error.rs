@@ -46,6 +46,18 @@ pub enum StoreError {
     /// A principal with this name exists already.
     #[error("principal `{0}` already exists")]
     PrincipalExists(String),
+    /// No principal has this name.
+    #[error("no principal `{0}`")]
+    UnknownPrincipal(String),
+    /// No approval request has this id.
+    #[error("no approval request `{0}`")]
+    UnknownRequest(String),
+    /// The approval request is settled already (its state).
+    #[error("the request is {0} already")]
+    RequestClosed(String),
+    /// The approver voted on this request already, or the signature was used before.
+    #[error("`{0}` approved or rejected this request already, or the signature was used before")]
+    DuplicateVote(String),
     /// A principal or group name is not acceptable.
     #[error("invalid name `{0}`: 1 to 128 letters, digits or `._-@:/`")]
     InvalidName(String),

@@ -15,13 +15,15 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod approvals;
 mod error;
 mod principals;
 mod sqlite;
 
+pub use approvals::{ApprovalRequest, RequestState, Vote};
 pub use error::StoreError;
 pub use principals::{valid_name, Principal, Role};
 pub use sqlite::{
-    AppendCallback, Audit, AuditFinding, ConsumeCallback, ConsumeJob, PolicyTexts, SqliteLog,
+    AppendCallback, Audit, SqliteApprovals, AuditFinding, ConsumeCallback, ConsumeJob, PolicyTexts, SqliteLog,
     SqlitePolicies, SqlitePrincipals, SqliteReplayStore, SqliteSigningKeys, StoredKey,
 };

@@ -5,6 +5,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::Json;
 
 use super::auth::Caller;
@@ -29,6 +30,7 @@ pub fn router() -> OpenApiRouter<Arc<Authority>> {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The decision (permit or deny) and its log index", body = AuthorizeResponse),
+        (status = 202, description = "Pending approval: wait on `GET /v1/requests/{request_id}`", body = AuthorizeResponse),
         (status = 400, description = "Malformed request", body = ErrorBody),
         (status = 401, description = "No valid bearer token", body = ErrorBody),
         (status = 403, description = "The caller's role may not do this", body = ErrorBody),
@@ -40,7 +42,7 @@ async fn authorize(
     State(authority): State<Arc<Authority>>,
     Caller(caller): Caller,
     StrictJson(request): StrictJson<AuthorizeRequest>,
-) -> Result<Json<AuthorizeResponse>, ApiError> {
+) -> Result<(StatusCode, Json<AuthorizeResponse>), ApiError> {
     let now = now()?;
     let started = std::time::Instant::now();
     // Policy and signing are CPU work of tens of microseconds: they run here, and the wait for
@@ -49,6 +51,7 @@ async fn authorize(
     let decision = match response.decision {
         crate::authority::Outcome::Permit => "permit",
         crate::authority::Outcome::Deny => "deny",
+        crate::authority::Outcome::Pending => "pending",
     };
     authority.metrics().decision(
         "authorize",
@@ -56,7 +59,11 @@ async fn authorize(
         response.reasons.iter().map(|r| r.code()),
         started.elapsed().as_secs_f64(),
     );
-    Ok(Json(response))
+    let status = match response.decision {
+        crate::authority::Outcome::Pending => StatusCode::ACCEPTED,
+        _ => StatusCode::OK,
+    };
+    Ok((status, Json(response)))
 }
 
 pub(super) fn now() -> Result<u64, ApiError> {

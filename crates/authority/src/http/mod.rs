@@ -12,6 +12,7 @@ mod openapi;
 mod policy;
 mod principals;
 mod receipts;
+mod requests;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,6 +47,7 @@ pub fn router(authority: Arc<Authority>) -> Router {
         .merge(policy::router())
         .merge(receipts::router())
         .merge(principals::router())
+        .merge(requests::router())
         .split_for_parts();
     // Serialized once: the document is fixed for the life of the process.
     let api: Arc<str> = api.to_json().unwrap_or_default().into();

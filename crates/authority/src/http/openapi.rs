@@ -13,7 +13,7 @@ pub struct ErrorBody {
 }
 
 /// A stable code (`unauthenticated`, `forbidden`, `bad_request`, `not_found`,
-/// `conflict`, `payload_too_large`, `rate_limited`, `timeout`, `unavailable`, `internal`) and a message
+/// `conflict`, `payload_too_large`, the approval refusals of docs/approvals.md, `rate_limited`, `timeout`, `unavailable`, `internal`) and a message
 /// for people.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
@@ -34,6 +34,7 @@ pub struct ErrorDetail {
     components(schemas(ErrorBody, ErrorDetail)),
     tags(
         (name = "writs", description = "Authorization and consumption"),
+        (name = "approvals", description = "Requests pending human approval"),
         (name = "admin", description = "Policy, keys and revocation (admin role)"),
         (name = "log", description = "The transparency log (no authentication)"),
         (name = "service", description = "Health, readiness, metrics and keys")

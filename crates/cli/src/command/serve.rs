@@ -10,7 +10,9 @@ use std::sync::Arc;
 use clap::Args;
 use writ_authority::{Authority, Stores};
 use writ_core::{KeySet, SigningKey};
-use writ_store::{Role, SqlitePolicies, SqlitePrincipals, SqliteReplayStore, SqliteSigningKeys};
+use writ_store::{
+    Role, SqliteApprovals, SqlitePolicies, SqlitePrincipals, SqliteReplayStore, SqliteSigningKeys,
+};
 
 use crate::datadir::{self, DataDirArgs, DATABASE_FILE};
 use crate::error::CliError;
@@ -115,6 +117,7 @@ fn serve(args: &ServeArgs) -> Result<(), CliError> {
         replay,
         keys: SqliteSigningKeys::open(&dir.join(DATABASE_FILE))?,
         policies: SqlitePolicies::open(&dir.join(DATABASE_FILE))?,
+        approvals: SqliteApprovals::open(&dir.join(DATABASE_FILE))?,
     };
     let dir_policy = policy.digest();
     let authority = Arc::new(

@@ -1,11 +1,13 @@
 //! SQLite-backed stores.
 
+mod approvals;
 mod keys;
 mod log;
 mod policies;
 mod principals;
 mod replay;
 
+pub use approvals::SqliteApprovals;
 pub use keys::{SqliteSigningKeys, StoredKey};
 pub use log::{AppendCallback, Audit, AuditFinding, ConsumeCallback, ConsumeJob, SqliteLog};
 pub use policies::{PolicyTexts, SqlitePolicies};

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension};
-use writ_core::Sha256Digest;
+use writ_core::{Jwk, Sha256Digest, VerifyingKey};
 
 use super::configure;
 use crate::error::StoreError;
@@ -18,6 +18,11 @@ CREATE TABLE IF NOT EXISTS principals (
     token_sha256 BLOB NOT NULL UNIQUE,
     disabled     INTEGER NOT NULL DEFAULT 0,
     created_at   INTEGER NOT NULL
+) WITHOUT ROWID;
+-- An approver's Ed25519 public key: its approvals are signatures under it.
+CREATE TABLE IF NOT EXISTS approval_keys (
+    name TEXT PRIMARY KEY REFERENCES principals(name),
+    jwk  TEXT NOT NULL
 ) WITHOUT ROWID;
 ";
 
@@ -144,5 +149,36 @@ impl SqlitePrincipals {
             "UPDATE principals SET disabled = 1 WHERE name = ?1",
             params![name],
         )? > 0)
+    }
+
+    /// Sets the Ed25519 key the approver `name` signs approvals with (replacing any earlier).
+    pub fn set_approval_key(&self, name: &str, key: &VerifyingKey) -> Result<(), StoreError> {
+        let conn = self.conn.lock().map_err(|_| StoreError::Poisoned)?;
+        let jwk = serde_json::to_string(&key.to_jwk())
+            .map_err(|e| StoreError::Corrupt(format!("approval key of `{name}`: {e}")))?;
+        let known = conn.execute(
+            "INSERT INTO approval_keys (name, jwk)
+             SELECT name, ?2 FROM principals WHERE name = ?1
+             ON CONFLICT(name) DO UPDATE SET jwk = excluded.jwk",
+            params![name, jwk],
+        )?;
+        if known == 0 {
+            return Err(StoreError::UnknownPrincipal(name.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// The key the approver `name` signs approvals with, if one is registered.
+    pub fn approval_key(&self, name: &str) -> Result<Option<VerifyingKey>, StoreError> {
+        let conn = self.conn.lock().map_err(|_| StoreError::Poisoned)?;
+        let mut stmt = conn.prepare_cached("SELECT jwk FROM approval_keys WHERE name = ?1")?;
+        let jwk: Option<String> = stmt.query_row(params![name], |r| r.get(0)).optional()?;
+        jwk.map(|text| {
+            serde_json::from_str::<Jwk>(&text)
+                .map_err(|e| e.to_string())
+                .and_then(|jwk| VerifyingKey::from_jwk(&jwk).map_err(|e| e.to_string()))
+                .map_err(|e| StoreError::Corrupt(format!("approval key of `{name}`: {e}")))
+        })
+        .transpose()
     }
 }

@@ -71,6 +71,11 @@ pub struct SettingsArgs {
     /// [config: keys.announce_secs; default: 60].
     #[arg(long, value_name = "SECS", help_heading = "Keys")]
     pub key_announce_secs: Option<u64>,
+
+    /// A request pending human approval expires after this long, in seconds
+    /// [config: approvals.ttl_secs; default: 900].
+    #[arg(long, value_name = "SECS", help_heading = "Approvals")]
+    pub approval_ttl_secs: Option<u64>,
 }
 
 /// `writ.toml`. Every key but `issuer` is optional.
@@ -89,6 +94,8 @@ pub struct FileConfig {
     pub limits: LimitsSection,
     #[serde(default)]
     pub keys: KeysSection,
+    #[serde(default)]
+    pub approvals: ApprovalsSection,
 }
 
 /// `[tls]`.
@@ -123,6 +130,13 @@ pub struct LimitsSection {
 #[serde(deny_unknown_fields)]
 pub struct KeysSection {
     pub announce_secs: Option<u64>,
+}
+
+/// `[approvals]`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalsSection {
+    pub ttl_secs: Option<u64>,
 }
 
 /// The config file to use: `--config`, else `WRIT_CONFIG`, else `writ.toml` in the data dir.
@@ -181,7 +195,10 @@ pub fn initial_file(issuer: &str) -> String {
          # max_body_bytes = {}\n\
          \n\
          # [keys]\n\
-         # announce_secs = {}\n",
+         # announce_secs = {}\n\
+         \n\
+         # [approvals]\n\
+         # ttl_secs = {}   # a request pending approval expires after this long\n",
         d.default_lifetime_secs,
         d.max_lifetime_secs,
         d.max_uses,
@@ -190,6 +207,7 @@ pub fn initial_file(issuer: &str) -> String {
         d.request_timeout_ms,
         d.max_body_bytes,
         d.key_announce_secs,
+        d.approval_ttl_secs,
     )
 }
 
@@ -286,6 +304,11 @@ impl Settings {
             f.keys.announce_secs,
             b.key_announce_secs,
         );
+        b.approval_ttl_secs = pick(
+            args.approval_ttl_secs,
+            f.approvals.ttl_secs,
+            b.approval_ttl_secs,
+        );
 
         let settings = Settings {
             listen,
@@ -321,6 +344,13 @@ impl Settings {
                     "{} is over `writs.max_lifetime_secs` ({})",
                     b.default_lifetime_secs, b.max_lifetime_secs
                 ),
+            ));
+        }
+        if b.approval_ttl_secs == 0 {
+            return Err(invalid(
+                "approvals.ttl_secs",
+                "--approval-ttl-secs",
+                "must be at least 1",
             ));
         }
         if b.max_uses == 0 {
@@ -399,6 +429,8 @@ request_timeout_ms = 2500
 max_body_bytes = 4096
 [keys]
 announce_secs = 90
+[approvals]
+ttl_secs = 120
 "#;
 
     #[derive(clap::Parser)]
@@ -448,6 +480,7 @@ announce_secs = 90
         expected.max_body_bytes = 4096;
         expected.request_timeout_ms = 2500;
         expected.key_announce_secs = 90;
+        expected.approval_ttl_secs = 120;
         assert_eq!(s.authority("https://writ.example"), expected);
     }
 
@@ -476,6 +509,8 @@ announce_secs = 90
             "1024",
             "--key-announce-secs",
             "5",
+            "--approval-ttl-secs",
+            "7",
         ]);
         let s = merge(&args, Some(&f)).unwrap();
         assert_eq!(s.listen, "127.0.0.1:9000".parse().unwrap());
@@ -498,9 +533,10 @@ announce_secs = 90
                 c.rate_limit_burst,
                 c.request_timeout_ms,
                 c.max_body_bytes,
-                c.key_announce_secs
+                c.key_announce_secs,
+                c.approval_ttl_secs
             ),
-            (10, 20, 2, 0, 1, 100, 1024, 5)
+            (10, 20, 2, 0, 1, 100, 1024, 5, 7)
         );
         // One flag overrides one key; the rest of the file stands.
         let s = merge(&flags(&["--max-uses", "9"]), Some(&f)).unwrap();
@@ -516,6 +552,7 @@ announce_secs = 90
             "issuer = \"i\"\n[limits]\nrate = 3",
             "issuer = \"i\"\n[tls]\ncertificate = \"c\"",
             "issuer = \"i\"\n[keys]\nannounce = 3",
+            "issuer = \"i\"\n[approvals]\nttl = 3",
             "issuer = \"i\"\n[server]\nport = 3",
         ] {
             let e = parse(text, Path::new("writ.toml")).unwrap_err();
@@ -592,6 +629,7 @@ announce_secs = 90
             ("request_timeout_ms", d.request_timeout_ms.to_string()),
             ("max_body_bytes", d.max_body_bytes.to_string()),
             ("key_announce_secs", d.key_announce_secs.to_string()),
+            ("approval_ttl_secs", d.approval_ttl_secs.to_string()),
             ("listen", DEFAULT_LISTEN.to_string()),
         ] {
             assert!(

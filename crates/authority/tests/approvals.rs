@@ -1,0 +1,724 @@
+//! Human approvals through the HTTP interface: a pending decision, signed approvals, a
+//! quorum that releases exactly one writ, and every way an approval must not count.
+
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+use writ_core::{
+    parse_unverified, ApprovalObject, ApprovalVerdict, RequestTerms, Sha256Digest, SigningKey,
+};
+use writ_store::{Role, SqlitePrincipals};
+
+use crate::authorize::{call, fixture, fixture_with, Fixture, ISSUER};
+
+struct Approver {
+    token: String,
+    key: SigningKey,
+}
+
+struct Team {
+    /// An agent in `payments`.
+    bot: String,
+    alice: Approver,
+    bob: Approver,
+    carol: Approver,
+    /// In `finance-leads`, a child group of `finance` in the example entities.
+    lead: Approver,
+    /// An approver outside finance.
+    outsider: Approver,
+    /// An approver in finance with no approval key.
+    keyless: String,
+}
+
+fn add(store: &SqlitePrincipals, name: &str, role: Role, groups: &[&str]) -> String {
+    let token = format!("writ_test_{name}");
+    let groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+    store
+        .add(name, role, &groups, &Sha256Digest::of(token.as_bytes()), 1)
+        .unwrap();
+    token
+}
+
+fn approver(store: &SqlitePrincipals, name: &str, groups: &[&str], seed: u8) -> Approver {
+    let token = add(store, name, Role::Approver, groups);
+    let key = SigningKey::from_seed(&[seed; 32]);
+    store.set_approval_key(name, &key.verifying_key()).unwrap();
+    Approver { token, key }
+}
+
+fn team(f: &Fixture) -> Team {
+    let store = SqlitePrincipals::open(&f.dir.path().join("writ.db")).unwrap();
+    Team {
+        bot: add(&store, "finance-bot", Role::Agent, &["payments"]),
+        alice: approver(&store, "alice", &["finance"], 1),
+        bob: approver(&store, "bob", &["finance"], 2),
+        carol: approver(&store, "carol", &["finance"], 3),
+        lead: approver(&store, "lena", &["finance-leads"], 4),
+        outsider: approver(&store, "oscar", &["engineering"], 5),
+        keyless: add(&store, "kim", Role::Approver, &["finance"]),
+    }
+}
+
+fn pay(amount: u64) -> String {
+    json!({
+        "action": "pay",
+        "resource": "account:acme",
+        "args": {"amount": amount, "currency": "EUR", "memo": "invoice 42"},
+        "audience": "gate-1",
+    })
+    .to_string()
+}
+
+/// Asks for a payment that needs approval; the answer is 202 pending.
+async fn ask(f: &Fixture, team: &Team, amount: u64) -> Value {
+    let (status, body) = call(
+        &f.app,
+        "POST",
+        "/v1/authorize",
+        Some(&team.bot),
+        Some(pay(amount)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["decision"], "pending", "{body}");
+    assert_eq!(body["approvals_required"], 2);
+    assert_eq!(body["approver_group"], "finance");
+    assert!(body.get("writ").is_none());
+    body
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn signed(
+    verdict: ApprovalVerdict,
+    authority: &str,
+    id: &str,
+    digest: &str,
+    expires: u64,
+    key: &SigningKey,
+) -> String {
+    let object = ApprovalObject {
+        verdict,
+        authority: authority.into(),
+        request_id: id.into(),
+        request_sha256: Sha256Digest::from_hex(digest).unwrap(),
+        expires,
+    };
+    let sig = object.sign(key);
+    json!({"approval": object, "sig": sig}).to_string()
+}
+
+/// The approval `who` would send for `pending` (a 202 body or a request view).
+fn approval(pending: &Value, key: &SigningKey) -> String {
+    signed(
+        ApprovalVerdict::Approve,
+        ISSUER,
+        pending["request_id"].as_str().unwrap(),
+        pending["request_sha256"].as_str().unwrap(),
+        now() + 600,
+        key,
+    )
+}
+
+async fn vote(f: &Fixture, token: &str, id: &str, body: String) -> (StatusCode, Value) {
+    call(
+        &f.app,
+        "POST",
+        &format!("/v1/requests/{id}/approvals"),
+        Some(token),
+        Some(body),
+    )
+    .await
+}
+
+fn id(pending: &Value) -> &str {
+    pending["request_id"].as_str().unwrap()
+}
+
+async fn entry(f: &Fixture, index: u64) -> Value {
+    let (_, entries) = call(
+        &f.app,
+        "GET",
+        &format!("/v1/log/entries?from={index}&limit=1"),
+        None,
+        None,
+    )
+    .await;
+    entries["entries"][0]["entry"].clone()
+}
+
+async fn all_entries(f: &Fixture) -> Vec<Value> {
+    let (_, entries) = call(
+        &f.app,
+        "GET",
+        "/v1/log/entries?from=0&limit=1000",
+        None,
+        None,
+    )
+    .await;
+    entries["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["entry"].clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn two_of_three_release_exactly_one_writ_carrying_both_approvals() {
+    let f = fixture();
+    let t = team(&f);
+    let pending = ask(&f, &t, 25_000).await;
+    let rid = id(&pending).to_owned();
+    let logged = entry(&f, pending["log_index"].as_u64().unwrap()).await;
+    assert_eq!(logged["decision"], "pending");
+    assert_eq!(logged["request_id"], rid.as_str());
+    assert_eq!(logged["request_sha256"], pending["request_sha256"]);
+
+    // Approvers see the exact terms.
+    let (status, list) = call(&f.app, "GET", "/v1/requests", Some(&t.alice.token), None).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let shown = &list["requests"][0];
+    assert_eq!(shown["request_id"], rid.as_str());
+    assert_eq!(
+        shown["args"],
+        json!({"amount": 25000, "currency": "EUR", "memo": "invoice 42"})
+    );
+    assert_eq!(
+        shown["args_sha256"],
+        writ_core::canonical::args_digest(&shown["args"])
+            .unwrap()
+            .to_hex()
+    );
+    assert_eq!(shown["request_sha256"], pending["request_sha256"]);
+    assert_eq!(shown["state"], "pending");
+    // Agents do not list requests.
+    let (status, _) = call(&f.app, "GET", "/v1/requests", Some(&t.bot), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let (status, after_one) =
+        vote(&f, &t.alice.token, &rid, approval(&pending, &t.alice.key)).await;
+    assert_eq!(status, StatusCode::OK, "{after_one}");
+    assert_eq!(after_one["state"], "pending");
+    assert_eq!(after_one["approvals"].as_array().unwrap().len(), 1);
+
+    // The second approval is through a sub-group of finance: quorum.
+    let (status, settled) = vote(&f, &t.lead.token, &rid, approval(&pending, &t.lead.key)).await;
+    assert_eq!(status, StatusCode::OK, "{settled}");
+    assert_eq!(settled["state"], "permit", "{settled}");
+    assert!(
+        settled.get("writ").is_none(),
+        "only the requester receives the writ"
+    );
+
+    // The third approval comes too late.
+    let (status, late) = vote(&f, &t.bob.token, &rid, approval(&pending, &t.bob.key)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{late}");
+    assert_eq!(late["error"]["code"], "request_closed");
+
+    // The requester gets the writ; it carries both approvals, each verifiable.
+    let (status, mine) = call(
+        &f.app,
+        "GET",
+        &format!("/v1/requests/{rid}"),
+        Some(&t.bot),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let writ = mine["writ"].as_str().expect("the requester sees the writ");
+    let claims = parse_unverified(writ).unwrap().claims().clone();
+    assert_eq!(claims.sub, "finance-bot");
+    assert_eq!(claims.uses, 1);
+    assert!(claims.exp - claims.iat <= 60);
+    let gov = claims.gov.clone().expect("gov");
+    let approvers: Vec<&str> = gov.approvals.iter().map(|a| a.approver.as_str()).collect();
+    assert_eq!(approvers, ["alice", "lena"]);
+    let digest = RequestTerms::of_claims(&claims).digest();
+    assert_eq!(digest.to_hex(), pending["request_sha256"].as_str().unwrap());
+    for (a, key) in gov.approvals.iter().zip([&t.alice.key, &t.lead.key]) {
+        // The object is rebuilt from the writ and the `approval` entry (request id, expires).
+        let logged = all_entries(&f)
+            .await
+            .into_iter()
+            .find(|e| e["type"] == "approval" && e["approver"] == a.approver.as_str())
+            .unwrap();
+        let object = ApprovalObject {
+            verdict: ApprovalVerdict::Approve,
+            authority: claims.iss.clone(),
+            request_id: rid.clone(),
+            request_sha256: digest,
+            expires: logged["expires"].as_u64().unwrap(),
+        };
+        object.verify(&a.sig, &key.verifying_key()).unwrap();
+        assert_eq!(logged["sig"], a.sig.as_str());
+    }
+
+    // Exactly one writ: one permit decision for this request in the log.
+    let entries = all_entries(&f).await;
+    let permits: Vec<&Value> = entries
+        .iter()
+        .filter(|e| {
+            e["type"] == "decision" && e["decision"] == "permit" && e["request_id"] == rid.as_str()
+        })
+        .collect();
+    assert_eq!(permits.len(), 1);
+    assert_eq!(permits[0]["jti"], claims.jti.to_string());
+    assert_eq!(
+        permits[0]["writ_sha256"],
+        Sha256Digest::of(writ.as_bytes()).to_hex()
+    );
+    assert_eq!(permits[0]["approvals"].as_array().unwrap().len(), 2);
+    let approvals = entries.iter().filter(|e| e["type"] == "approval").count();
+    assert_eq!(approvals, 2, "the refused third approval is not logged");
+}
+
+#[tokio::test]
+async fn approvals_that_must_not_count_are_refused_with_their_codes() {
+    let f = fixture();
+    let t = team(&f);
+    let pending = ask(&f, &t, 25_000).await;
+    let rid = id(&pending).to_owned();
+    let digest = pending["request_sha256"].as_str().unwrap().to_owned();
+    let other = ask(&f, &t, 25_001).await;
+    assert_ne!(
+        other["request_sha256"], pending["request_sha256"],
+        "25,001 is other terms"
+    );
+    let later = now() + 600;
+    let approve = ApprovalVerdict::Approve;
+
+    let cases: Vec<(&str, &str, String, StatusCode, &str)> = vec![
+        // The requester approving itself.
+        (
+            "self",
+            &t.bot,
+            approval(&pending, &t.alice.key),
+            StatusCode::FORBIDDEN,
+            "self_approval",
+        ),
+        // An approver outside the group.
+        (
+            "outsider",
+            &t.outsider.token,
+            approval(&pending, &t.outsider.key),
+            StatusCode::FORBIDDEN,
+            "not_an_approver",
+        ),
+        // An approver without a registered key.
+        (
+            "keyless",
+            &t.keyless,
+            approval(&pending, &t.alice.key),
+            StatusCode::FORBIDDEN,
+            "no_approval_key",
+        ),
+        // A principal that is no approver at all.
+        (
+            "executor",
+            &f.executor,
+            approval(&pending, &t.alice.key),
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
+        // Signed for another request, sent to this one.
+        (
+            "other request",
+            &t.alice.token,
+            approval(&other, &t.alice.key),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "request_mismatch",
+        ),
+        // This request's id with the other request's terms.
+        (
+            "other terms",
+            &t.alice.token,
+            signed(
+                approve,
+                ISSUER,
+                &rid,
+                other["request_sha256"].as_str().unwrap(),
+                later,
+                &t.alice.key,
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "request_mismatch",
+        ),
+        // Signed for another authority.
+        (
+            "other authority",
+            &t.alice.token,
+            signed(
+                approve,
+                "https://evil.example",
+                &rid,
+                &digest,
+                later,
+                &t.alice.key,
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "wrong_authority",
+        ),
+        // Expired before it arrived.
+        (
+            "expired approval",
+            &t.alice.token,
+            signed(approve, ISSUER, &rid, &digest, now() - 1, &t.alice.key),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "approval_expired",
+        ),
+        // Signed with somebody else's key (bob's approval sent by alice).
+        (
+            "stolen",
+            &t.alice.token,
+            approval(&pending, &t.bob.key),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_signature",
+        ),
+    ];
+    for (name, token, body, status, code) in cases {
+        let (got, answer) = vote(&f, token, &rid, body).await;
+        assert_eq!(
+            (got, answer["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{name}: {answer}"
+        );
+    }
+    // A body that is not the approval object at all.
+    let (got, _) = vote(
+        &f,
+        &t.alice.token,
+        &rid,
+        json!({"approval": {"type": "writ-approval-v1"}, "sig": "x"}).to_string(),
+    )
+    .await;
+    assert_eq!(got, StatusCode::BAD_REQUEST);
+    let (got, _) = vote(
+        &f,
+        &t.alice.token,
+        "no-such-request",
+        approval(&pending, &t.alice.key),
+    )
+    .await;
+    assert_eq!(got, StatusCode::NOT_FOUND);
+
+    // None of them counted or was logged.
+    let (_, view) = call(
+        &f.app,
+        "GET",
+        &format!("/v1/requests/{rid}"),
+        Some(&t.alice.token),
+        None,
+    )
+    .await;
+    assert_eq!(view["approvals"], json!([]));
+    assert_eq!(view["state"], "pending");
+    assert!(all_entries(&f)
+        .await
+        .iter()
+        .all(|e| e["type"] != "approval"));
+
+    // An approval counts once: the same approver again, and the same signed body replayed.
+    let first = approval(&pending, &t.alice.key);
+    let (got, _) = vote(&f, &t.alice.token, &rid, first.clone()).await;
+    assert_eq!(got, StatusCode::OK);
+    let (got, answer) = vote(&f, &t.alice.token, &rid, first).await;
+    assert_eq!(
+        (got, answer["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("duplicate_approval"))
+    );
+    let again = signed(approve, ISSUER, &rid, &digest, later + 1, &t.alice.key);
+    let (got, answer) = vote(&f, &t.alice.token, &rid, again).await;
+    assert_eq!(
+        (got, answer["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("duplicate_approval"))
+    );
+    let (_, view) = call(
+        &f.app,
+        "GET",
+        &format!("/v1/requests/{rid}"),
+        Some(&t.bot),
+        None,
+    )
+    .await;
+    assert_eq!(
+        view["state"], "pending",
+        "one approver twice is not a quorum of two"
+    );
+    assert_eq!(view["approvals"].as_array().unwrap().len(), 1);
+
+    // Others may not look at the request.
+    let (got, _) = call(
+        &f.app,
+        "GET",
+        &format!("/v1/requests/{rid}"),
+        Some(&f.agent),
+        None,
+    )
+    .await;
+    assert_eq!(got, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn one_rejection_ends_the_request() {
+    let f = fixture();
+    let t = team(&f);
+    let pending = ask(&f, &t, 30_000).await;
+    let rid = id(&pending).to_owned();
+    let (got, _) = vote(&f, &t.alice.token, &rid, approval(&pending, &t.alice.key)).await;
+    assert_eq!(got, StatusCode::OK);
+    let reject = signed(
+        ApprovalVerdict::Reject,
+        ISSUER,
+        &rid,
+        pending["request_sha256"].as_str().unwrap(),
+        now() + 600,
+        &t.carol.key,
+    );
+    let (got, view) = vote(&f, &t.carol.token, &rid, reject).await;
+    assert_eq!(got, StatusCode::OK, "{view}");
+    assert_eq!(view["state"], "rejected");
+    assert_eq!(view["rejected_by"], "carol");
+    let (got, answer) = vote(&f, &t.bob.token, &rid, approval(&pending, &t.bob.key)).await;
+    assert_eq!(
+        (got, answer["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("request_closed"))
+    );
+    let (_, mine) = call(
+        &f.app,
+        "GET",
+        &format!("/v1/requests/{rid}"),
+        Some(&t.bot),
+        None,
+    )
+    .await;
+    assert_eq!(mine["state"], "rejected");
+    assert!(mine.get("writ").is_none());
+    let entries = all_entries(&f).await;
+    assert!(entries
+        .iter()
+        .any(|e| e["type"] == "approval" && e["event"] == "rejected" && e["approver"] == "carol"));
+    assert!(!entries
+        .iter()
+        .any(|e| e["type"] == "decision" && e["decision"] == "permit"));
+}
+
+#[tokio::test]
+async fn an_expired_request_takes_no_approval_and_is_logged() {
+    let f = fixture_with(|c| c.approval_ttl_secs = 30);
+    let t = team(&f);
+    let pending = ask(&f, &t, 40_000).await;
+    let rid = id(&pending).to_owned();
+    assert!(pending["expires_at"].as_u64().unwrap() <= now() + 30);
+    // Time passes (the upkeep task does this every second).
+    f.authority.expire_requests(now() + 31).unwrap();
+    let (_, view) = call(
+        &f.app,
+        "GET",
+        &format!("/v1/requests/{rid}"),
+        Some(&t.bot),
+        None,
+    )
+    .await;
+    assert_eq!(view["state"], "expired");
+    let (got, answer) = vote(&f, &t.alice.token, &rid, approval(&pending, &t.alice.key)).await;
+    assert_eq!(
+        (got, answer["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("request_closed"))
+    );
+    assert!(all_entries(&f).await.iter().any(|e| e["type"] == "approval"
+        && e["event"] == "expired"
+        && e["request_id"] == rid.as_str()));
+    // The default is 15 minutes.
+    assert_eq!(
+        writ_authority::AuthorityConfig::new("x").approval_ttl_secs,
+        900
+    );
+}
+
+#[tokio::test]
+async fn approvals_survive_a_restart() {
+    let mut f = fixture();
+    let t = team(&f);
+    let pending = ask(&f, &t, 25_000).await;
+    let rid = id(&pending).to_owned();
+    let (got, _) = vote(&f, &t.alice.token, &rid, approval(&pending, &t.alice.key)).await;
+    assert_eq!(got, StatusCode::OK);
+    f.restart();
+    let (_, view) = call(
+        &f.app,
+        "GET",
+        &format!("/v1/requests/{rid}"),
+        Some(&t.bot),
+        None,
+    )
+    .await;
+    assert_eq!(view["state"], "pending");
+    assert_eq!(view["approvals"][0]["approver"], "alice");
+    let (got, view) = vote(&f, &t.bob.token, &rid, approval(&pending, &t.bob.key)).await;
+    assert_eq!(got, StatusCode::OK, "{view}");
+    assert_eq!(view["state"], "permit");
+}
+
+#[tokio::test]
+async fn the_requester_waits_with_a_long_poll() {
+    let f = fixture();
+    let t = team(&f);
+    let pending = ask(&f, &t, 25_000).await;
+    let rid = id(&pending).to_owned();
+    let app = f.app.clone();
+    let bot = t.bot.clone();
+    let path = format!("/v1/requests/{rid}?wait=8");
+    let waiter = tokio::spawn(async move { call(&app, "GET", &path, Some(&bot), None).await });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(!waiter.is_finished(), "the long poll waits while pending");
+    for a in [&t.alice, &t.bob] {
+        let (got, _) = vote(&f, &a.token, &rid, approval(&pending, &a.key)).await;
+        assert_eq!(got, StatusCode::OK);
+    }
+    let (got, view) = tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+        .await
+        .expect("the long poll answers once settled")
+        .unwrap();
+    assert_eq!(got, StatusCode::OK);
+    assert_eq!(view["state"], "permit");
+    assert!(view["writ"].as_str().is_some());
+    // A wait on a settled request answers at once.
+    let (_, again) = call(
+        &f.app,
+        "GET",
+        &format!("/v1/requests/{rid}?wait=30"),
+        Some(&t.bot),
+        None,
+    )
+    .await;
+    assert_eq!(again["writ"], view["writ"]);
+}
+
+/// Policy is evaluated again at quorum: a set applied in between rules.
+#[tokio::test]
+async fn a_policy_change_between_request_and_quorum_is_honoured() {
+    let f = fixture();
+    let t = team(&f);
+    let first = ask(&f, &t, 25_000).await;
+    let second = ask(&f, &t, 26_000).await;
+
+    // The new set asks for three approvals.
+    let stricter = writ_policy::EXAMPLE_POLICIES.replace(
+        "@id(\"approve-large-payments\")\n@approvals(\"2\")",
+        "@id(\"approve-large-payments\")\n@approvals(\"3\")",
+    );
+    assert_ne!(stricter, writ_policy::EXAMPLE_POLICIES);
+    apply(&f, &stricter).await;
+    for a in [&t.alice, &t.bob] {
+        let (got, _) = vote(&f, &a.token, id(&first), approval(&first, &a.key)).await;
+        assert_eq!(got, StatusCode::OK);
+    }
+    let (_, view) = call(
+        &f.app,
+        "GET",
+        &format!("/v1/requests/{}", id(&first)),
+        Some(&t.bot),
+        None,
+    )
+    .await;
+    assert_eq!(view["state"], "pending", "two are no longer enough: {view}");
+    assert_eq!(view["approvals_required"], 3);
+    let (_, view) = vote(
+        &f,
+        &t.carol.token,
+        id(&first),
+        approval(&first, &t.carol.key),
+    )
+    .await;
+    assert_eq!(view["state"], "permit", "{view}");
+
+    // The next set forbids such payments: at quorum the request is denied.
+    let forbidding = format!(
+        "{stricter}\n@id(\"freeze\")\n@reason(\"payments frozen\")\nforbid (principal, action == Writ::Action::\"pay\", resource);\n"
+    );
+    apply(&f, &forbidding).await;
+    // The second request still counts two (what it asked for): at two it is decided again.
+    for a in [&t.alice, &t.bob] {
+        let (got, _) = vote(&f, &a.token, id(&second), approval(&second, &a.key)).await;
+        assert_eq!(got, StatusCode::OK);
+    }
+    let (_, view) = call(
+        &f.app,
+        "GET",
+        &format!("/v1/requests/{}", id(&second)),
+        Some(&t.bot),
+        None,
+    )
+    .await;
+    assert_eq!(view["state"], "deny", "{view}");
+    assert_eq!(view["reasons"][0]["policy"], "freeze");
+    assert!(view.get("writ").is_none());
+    let entries = all_entries(&f).await;
+    assert!(entries.iter().any(|e| e["type"] == "decision"
+        && e["decision"] == "deny"
+        && e["request_id"] == second["request_id"]));
+}
+
+async fn apply(f: &Fixture, policies: &str) {
+    let body = json!({
+        "schema": writ_policy::EXAMPLE_SCHEMA,
+        "policies": policies,
+        "entities": writ_policy::EXAMPLE_ENTITIES,
+    });
+    let (got, answer) = call(
+        &f.app,
+        "PUT",
+        "/v1/policy",
+        Some(&f.admin),
+        Some(body.to_string()),
+    )
+    .await;
+    assert_eq!(got, StatusCode::OK, "{answer}");
+}
+
+/// Approvals racing to the quorum release one writ, never two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_approvals_release_one_writ() {
+    let f = fixture();
+    let t = team(&f);
+    for round in 0..10 {
+        let pending = ask(&f, &t, 20_000 + round).await;
+        let rid = id(&pending).to_owned();
+        let mut tasks = Vec::new();
+        for a in [&t.alice, &t.bob, &t.carol, &t.lead] {
+            let (app, token, body, path) = (
+                f.app.clone(),
+                a.token.clone(),
+                approval(&pending, &a.key),
+                format!("/v1/requests/{rid}/approvals"),
+            );
+            tasks.push(tokio::spawn(async move {
+                call(&app, "POST", &path, Some(&token), Some(body)).await
+            }));
+        }
+        let mut taken = 0;
+        for task in tasks {
+            let (got, answer) = task.await.unwrap();
+            match got {
+                StatusCode::OK => taken += 1,
+                StatusCode::CONFLICT => assert_eq!(answer["error"]["code"], "request_closed"),
+                other => panic!("{other}: {answer}"),
+            }
+        }
+        assert_eq!(
+            taken, 2,
+            "round {round}: the quorum is two, the rest come too late"
+        );
+        let permits = all_entries(&f)
+            .await
+            .into_iter()
+            .filter(|e| e["decision"] == "permit" && e["request_id"] == rid.as_str())
+            .count();
+        assert_eq!(permits, 1, "round {round}");
+    }
+}
