@@ -34,6 +34,7 @@ fn fields(node: &Node) -> serde_json::Map<String, Value> {
         "decision".into(),
         json!({"index": node.decision.0, "entry": node.decision.1}),
     );
+    m.insert("approvals".into(), json!(list(&node.approvals)));
     m.insert("consumptions".into(), json!(list(&node.consumptions)));
     m.insert("receipts".into(), json!(list(&node.receipts)));
     m.insert("revocations".into(), json!(list(&node.revocations)));
@@ -135,6 +136,9 @@ fn text_node(out: &mut String, node: &Node, jti: &str, first: &str, rest: &str) 
     } else {
         "│  "
     };
+    for (i, a) in &node.approvals {
+        let _ = writeln!(out, "{rest}{bar}[{i}] {}", approval_label(*i, a).join(": "));
+    }
     for (i, c) in &node.consumptions {
         let code = c["code"]
             .as_str()
@@ -216,6 +220,32 @@ fn label(node: &Node) -> Vec<String> {
         lines.push("REVOKED (principal)".into());
     }
     lines
+}
+
+/// A request's pending decision or one of its approval entries.
+fn approval_label(i: u64, a: &Value) -> Vec<String> {
+    if a["type"] == "decision" {
+        return vec![
+            format!("pending [{i}]"),
+            format!(
+                "{} approvals from {}, request {}",
+                a["approvals_required"],
+                s(&a["approver_group"]),
+                s(&a["request_id"])
+            ),
+        ];
+    }
+    match a["event"].as_str() {
+        Some("expired") => vec![format!("approval request expired [{i}]")],
+        event => vec![
+            format!("{} [{i}]", event.unwrap_or("approval")),
+            format!(
+                "by {} (key {})",
+                s(&a["approver"]),
+                prefix(&a["approver_kid"], 12)
+            ),
+        ],
+    }
 }
 
 fn consumption_label(i: u64, c: &Value) -> Vec<String> {
@@ -320,6 +350,9 @@ fn dot_node(out: &mut String, node: &Node, jti: &str, parent: Option<&str>, n: &
             "  {id} -> {id}_{kind}{i} [style=dotted, arrowhead=none{extra}];"
         );
     };
+    for (i, a) in &node.approvals {
+        hang(out, "a", *i, "component", approval_label(*i, a), "");
+    }
     for (i, c) in &node.consumptions {
         hang(out, "c", *i, "ellipse", consumption_label(*i, c), "");
     }
@@ -410,6 +443,13 @@ fn mermaid_node(
     }
     if node.jti.as_deref() == Some(jti) {
         classes.push((id.clone(), "asked"));
+    }
+    for (i, a) in &node.approvals {
+        let _ = writeln!(
+            out,
+            "  {id}_a{i}[[{}]]\n  {id} -.- {id}_a{i}",
+            mermaid_str(&approval_label(*i, a))
+        );
     }
     for (i, c) in &node.consumptions {
         let _ = writeln!(
@@ -596,5 +636,50 @@ mod tests {
         for l in &lines[1..] {
             assert!(l.starts_with("  "), "{l}");
         }
+    }
+
+    #[test]
+    fn approvals_show_in_every_format() {
+        let mut released = serde_json::json!({"type": "decision", "decision": "permit",
+            "jti": "P", "principal": "finance-bot", "action": "pay", "resource": "account:acme",
+            "audience": "payments-gate", "policy_ids": ["approve-large-payments"], "exp": 9,
+            "request_id": "req-1"});
+        released["approvals"] = serde_json::json!([{"approver": "alice"}]);
+        let entries = vec![
+            (
+                0,
+                serde_json::json!({"type": "decision", "decision": "pending",
+                "principal": "finance-bot", "request_id": "req-1", "approvals_required": 2,
+                "approver_group": "finance"}),
+            ),
+            (
+                1,
+                serde_json::json!({"type": "approval", "event": "approved",
+                "request_id": "req-1", "approver": "alice", "approver_kid": "kid-alice"}),
+            ),
+            (
+                2,
+                serde_json::json!({"type": "approval", "event": "approved",
+                "request_id": "req-1", "approver": "bob", "approver_kid": "kid-bob"}),
+            ),
+            (3, released),
+        ];
+        let tree = build(entries, "P").unwrap();
+        let t = text(&tree, "P");
+        assert!(
+            t.contains("[0] pending [0]: 2 approvals from finance, request req-1"),
+            "{t}"
+        );
+        assert!(t.contains("[2] approved [2]: by bob (key kid-bob)"), "{t}");
+        let j = json(&tree, "P");
+        assert_eq!(j["approvals"].as_array().unwrap().len(), 3);
+        assert_eq!(j["approvals"][1]["entry"]["approver"], "alice");
+        let d = dot(&tree, "P");
+        assert!(
+            d.contains("w0_a1 [shape=component") && d.contains("by alice"),
+            "{d}"
+        );
+        let m = mermaid(&tree, "P");
+        assert!(m.contains("w0_a2[[") && m.contains("w0 -.- w0_a2"), "{m}");
     }
 }

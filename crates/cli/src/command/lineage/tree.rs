@@ -5,7 +5,9 @@
 //! `parent` is a node's `jti`, recursively. Denied child requests (a `deny` decision with a
 //! `parent`) are leaves. Each node carries its decision, consumptions, receipts and the
 //! revocations that name it (the writ, or its principal or audience); a writ revocation of an
-//! ancestor covers the whole subtree, shown as `revoked_by` on every node below it.
+//! ancestor covers the whole subtree, shown as `revoked_by` on every node below it. A writ
+//! released by human approval also carries its request's story: the `pending` decision and
+//! each `approval` entry (approved, rejected, expired) with the same `request_id`.
 
 use std::collections::{HashMap, HashSet};
 
@@ -32,6 +34,9 @@ pub struct Node {
     pub depth: u64,
     /// The decision entry that released (or refused) it.
     pub decision: Entry,
+    /// For a writ released by approval: the pending decision and the approval entries of its
+    /// request, in log order.
+    pub approvals: Vec<Entry>,
     pub consumptions: Vec<Entry>,
     pub receipts: Vec<Entry>,
     /// Revocations naming this writ, or its principal or audience (after its decision).
@@ -93,6 +98,8 @@ pub struct Index {
     consumptions: HashMap<String, Vec<Entry>>,
     receipts: HashMap<String, Vec<Entry>>,
     revocations: Vec<Entry>,
+    /// For each approval request id: its pending decision and approval entries.
+    requests: HashMap<String, Vec<Entry>>,
 }
 
 fn str_field<'a>(entry: &'a Value, key: &str) -> Option<&'a str> {
@@ -104,6 +111,16 @@ impl Index {
     pub fn add(&mut self, index: u64, entry: Value) {
         let jti = str_field(&entry, "jti").map(str::to_owned);
         match (entry["type"].as_str(), jti) {
+            (Some("decision"), None) if entry["decision"] == "pending" => {
+                if let Some(id) = str_field(&entry, "request_id").map(str::to_owned) {
+                    self.requests.entry(id).or_default().push((index, entry));
+                }
+            }
+            (Some("approval"), _) => {
+                if let Some(id) = str_field(&entry, "request_id").map(str::to_owned) {
+                    self.requests.entry(id).or_default().push((index, entry));
+                }
+            }
             (Some("decision"), jti) => {
                 let parent = str_field(&entry, "parent").map(str::to_owned);
                 match jti {
@@ -174,6 +191,13 @@ impl Index {
         })
     }
 
+    /// The request story of a decision released at a quorum (or denied there).
+    fn approvals_of(&mut self, decision: &Value) -> Vec<Entry> {
+        str_field(decision, "request_id")
+            .and_then(|id| self.requests.remove(id))
+            .unwrap_or_default()
+    }
+
     /// The node for `key` and its subtree; `revoked_by` is the revoked ancestor, if any.
     fn node(
         &mut self,
@@ -184,16 +208,18 @@ impl Index {
     ) -> Option<Node> {
         let jti = match key {
             Err(decision) => {
+                let approvals = self.approvals_of(&decision.1);
                 return Some(Node {
                     jti: None,
                     depth,
+                    approvals,
                     decision,
                     consumptions: Vec::new(),
                     receipts: Vec::new(),
                     revocations: Vec::new(),
                     revoked_by,
                     children: Vec::new(),
-                })
+                });
             }
             Ok(jti) => jti,
         };
@@ -227,6 +253,7 @@ impl Index {
             .filter_map(|k| self.node(k, depth + 1, revoked_by.clone(), visited))
             .collect();
         Some(Node {
+            approvals: self.approvals_of(&decision.1),
             consumptions: self.consumptions.remove(&jti).unwrap_or_default(),
             receipts: self.receipts.remove(&jti).unwrap_or_default(),
             jti: Some(jti),
@@ -395,5 +422,40 @@ pub(crate) mod tests {
         assert_eq!(tree.root.children[0].depth, 4);
         let tree = build(e, "P").unwrap();
         assert_eq!(tree.root.walk().len(), 2);
+    }
+
+    #[test]
+    fn a_writ_released_by_approval_carries_its_request() {
+        let mut released = decision("P", "finance-bot", None);
+        released["request_id"] = json!("req-1");
+        let entries = vec![
+            json!({"type": "decision", "decision": "pending", "principal": "finance-bot",
+                   "request_id": "req-1", "approvals_required": 2, "approver_group": "finance"}),
+            json!({"type": "decision", "decision": "pending", "principal": "finance-bot",
+                   "request_id": "req-2", "approvals_required": 2, "approver_group": "finance"}),
+            json!({"type": "approval", "event": "approved", "request_id": "req-1",
+                   "approver": "alice", "approver_kid": "k1"}),
+            json!({"type": "approval", "event": "rejected", "request_id": "req-2",
+                   "approver": "carol", "approver_kid": "k3"}),
+            json!({"type": "approval", "event": "approved", "request_id": "req-1",
+                   "approver": "bob", "approver_kid": "k2"}),
+            released,
+        ];
+        let tree = build(
+            entries.into_iter().enumerate().map(|(i, e)| (i as u64, e)),
+            "P",
+        )
+        .unwrap();
+        let story: Vec<(u64, &str)> = tree
+            .root
+            .approvals
+            .iter()
+            .map(|(i, e)| (*i, e["event"].as_str().unwrap_or("pending")))
+            .collect();
+        assert_eq!(story, [(0, "pending"), (2, "approved"), (4, "approved")]);
+        assert!(
+            tree.root.children.is_empty(),
+            "a pending decision is no child"
+        );
     }
 }
