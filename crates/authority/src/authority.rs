@@ -11,8 +11,9 @@ use writ_core::{
 use writ_log::canonical_entry;
 use writ_policy::{Approver, Decision, Limits, PolicySet, Reason};
 use writ_store::{
-    ApprovalRequest, PolicyTexts, Principal, RequestState, Role, SqliteApprovals, SqliteLog,
-    SqlitePolicies, SqlitePrincipals, SqliteReplayStore, SqliteSigningKeys,
+    ApprovalRequest, ApprovalStore, KeyStore, LogStore, PolicyStore, PolicyTexts, Principal,
+    PrincipalStore, RequestState, RevocationStore, Role, SqliteApprovals, SqliteLog,
+    SqlitePolicies, SqlitePrincipals, SqliteReplayStore, SqliteSigningKeys, StoreError,
 };
 
 use crate::config::AuthorityConfig;
@@ -109,35 +110,63 @@ pub struct AuthorizeResponse {
 /// The durable stores an authority runs on.
 pub struct Stores {
     /// Who may call.
-    pub principals: SqlitePrincipals,
+    pub principals: Box<dyn PrincipalStore>,
     /// The transparency log, opened for writing.
-    pub log: SqliteLog,
+    pub log: Box<dyn LogStore>,
     /// Consumed writ ids and revocations.
-    pub replay: SqliteReplayStore,
+    pub replay: Box<dyn RevocationStore>,
     /// The writ-signing keys, current and past.
-    pub keys: SqliteSigningKeys,
+    pub keys: Box<dyn KeyStore>,
     /// The policy sets applied, the one in force, and retired digests.
-    pub policies: SqlitePolicies,
+    pub policies: Box<dyn PolicyStore>,
     /// Requests waiting for approval, and the votes given.
-    pub approvals: SqliteApprovals,
+    pub approvals: Box<dyn ApprovalStore>,
+}
+
+impl Stores {
+    /// Every store in the one SQLite database `db` (WAL), the log opened for writing: the
+    /// embedded default. Consumptions are marked in the log writer's transaction, so the log
+    /// and the revocation state must be this one file.
+    pub fn sqlite(db: &std::path::Path, log: SqliteLog) -> Result<Self, StoreError> {
+        let same = |a: &std::path::Path, b: &std::path::Path| {
+            a == b
+                || matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)),
+                            (Ok(x), Ok(y)) if x == y)
+        };
+        if !same(db, log.path()) {
+            return Err(StoreError::Corrupt(format!(
+                "the log `{}` must be in the database `{}`",
+                log.path().display(),
+                db.display()
+            )));
+        }
+        Ok(Self {
+            principals: Box::new(SqlitePrincipals::open(db)?),
+            log: Box::new(log),
+            replay: Box::new(SqliteReplayStore::open(db)?),
+            keys: Box::new(SqliteSigningKeys::open(db)?),
+            policies: Box::new(SqlitePolicies::open(db)?),
+            approvals: Box::new(SqliteApprovals::open(db)?),
+        })
+    }
 }
 
 /// The authority's state.
 pub struct Authority {
     config: AuthorityConfig,
     ring: RwLock<Arc<KeyRing>>,
-    key_store: SqliteSigningKeys,
-    principals: SqlitePrincipals,
-    log: SqliteLog,
+    key_store: Box<dyn KeyStore>,
+    principals: Box<dyn PrincipalStore>,
+    log: Box<dyn LogStore>,
     consumer: Consumer,
     policy: RwLock<Arc<PolicySet>>,
-    policy_store: SqlitePolicies,
+    policy_store: Box<dyn PolicyStore>,
     retired: RwLock<Arc<Vec<Sha256Digest>>>,
     /// Serializes administrative changes (policy, keys) so each is stored, logged and put in
     /// force as one step.
     admin: Mutex<()>,
     metrics: Metrics,
-    approvals: SqliteApprovals,
+    approvals: Box<dyn ApprovalStore>,
     /// Serializes votes and settlements, so a quorum releases one writ.
     approvals_lock: Mutex<()>,
     /// Bumped whenever a request is settled: long polls wake on it.
@@ -177,18 +206,6 @@ impl Authority {
             policies: policy_store,
             approvals,
         } = stores;
-        // Consumptions are marked in the log writer's transaction: the replay store the
-        // verifier reads revocations from must be that same database.
-        let same = |a: &std::path::Path, b: &std::path::Path| {
-            a == b
-                || matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)),
-                            (Ok(x), Ok(y)) if x == y)
-        };
-        if !replay.path().is_some_and(|p| same(p, log.path())) {
-            return Err(ApiError::Internal(
-                "the replay store and the log must be one database file".into(),
-            ));
-        }
         let mut fresh_key = None;
         if key_store.list()?.is_empty() {
             key_store.add(&first_key, 0, 0)?;
@@ -266,12 +283,12 @@ impl Authority {
         *self.ring.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(ring);
     }
 
-    pub(crate) fn key_store(&self) -> &SqliteSigningKeys {
-        &self.key_store
+    pub(crate) fn key_store(&self) -> &dyn KeyStore {
+        &*self.key_store
     }
 
-    pub(crate) fn policy_store(&self) -> &SqlitePolicies {
-        &self.policy_store
+    pub(crate) fn policy_store(&self) -> &dyn PolicyStore {
+        &*self.policy_store
     }
 
     pub(crate) fn admin_lock(&self) -> std::sync::MutexGuard<'_, ()> {
@@ -295,17 +312,17 @@ impl Authority {
     }
 
     /// The transparency log.
-    pub fn log(&self) -> &SqliteLog {
-        &self.log
+    pub fn log(&self) -> &dyn LogStore {
+        &*self.log
     }
 
     /// The principals.
-    pub fn principals(&self) -> &SqlitePrincipals {
-        &self.principals
+    pub fn principals(&self) -> &dyn PrincipalStore {
+        &*self.principals
     }
 
     /// Consumed ids and revocations.
-    pub fn replay(&self) -> &SqliteReplayStore {
+    pub fn replay(&self) -> &dyn RevocationStore {
         self.consumer.store()
     }
 
@@ -314,8 +331,8 @@ impl Authority {
     }
 
     /// Requests pending approval.
-    pub fn approvals(&self) -> &SqliteApprovals {
-        &self.approvals
+    pub fn approvals(&self) -> &dyn ApprovalStore {
+        &*self.approvals
     }
 
     pub(crate) fn approvals_lock(&self) -> std::sync::MutexGuard<'_, ()> {

@@ -12,7 +12,7 @@ use writ_core::{
     StateError, UnixTime, Verdict, Verifier, DEFAULT_SKEW_SECS,
 };
 use writ_log::canonical_entry;
-use writ_store::{ConsumeJob, Principal, Role, SqliteReplayStore};
+use writ_store::{ConsumeJob, Principal, RevocationStore, Role};
 
 use crate::authority::Authority;
 use crate::error::ApiError;
@@ -60,20 +60,20 @@ pub struct ConsumeResponse {
 const PURGE_EVERY: u64 = 256;
 
 pub(crate) struct Consumer {
-    store: SqliteReplayStore,
+    store: Box<dyn RevocationStore>,
     count: AtomicU64,
 }
 
 impl Consumer {
-    pub(crate) fn new(store: SqliteReplayStore) -> Self {
+    pub(crate) fn new(store: Box<dyn RevocationStore>) -> Self {
         Self {
             store,
             count: AtomicU64::new(0),
         }
     }
 
-    pub(crate) fn store(&self) -> &SqliteReplayStore {
-        &self.store
+    pub(crate) fn store(&self) -> &dyn RevocationStore {
+        &*self.store
     }
 }
 

@@ -6,7 +6,7 @@
 
 use writ_core::{
     parse_unverified, Delegation, DenyCode, Jti, Lineage, Pattern, RevocationState,
-    RevocationStatus, RevocationSubject, Sha256Digest,
+    RevocationSubject, Sha256Digest,
 };
 
 use crate::authority::{Authority, AuthorizeRequest};

@@ -15,10 +15,7 @@ use writ_core::{
     Verifier,
 };
 use writ_log::{Checkpoint, NoteSigner, Proof};
-use writ_store::{
-    Role, SqliteApprovals, SqliteLog, SqlitePolicies, SqlitePrincipals, SqliteReplayStore,
-    SqliteSigningKeys,
-};
+use writ_store::{Role, SqliteLog, SqlitePrincipals};
 
 pub const ISSUER: &str = "https://writ.test";
 
@@ -79,14 +76,7 @@ pub fn start(db: &std::path::Path, config: AuthorityConfig) -> Arc<Authority> {
         writ_policy::EXAMPLE_ENTITIES,
     )
     .unwrap();
-    let stores = Stores {
-        principals: SqlitePrincipals::open(db).unwrap(),
-        log: SqliteLog::open_writer(db, log_signer()).unwrap(),
-        replay: SqliteReplayStore::open(db).unwrap(),
-        keys: SqliteSigningKeys::open(db).unwrap(),
-        policies: SqlitePolicies::open(db).unwrap(),
-        approvals: SqliteApprovals::open(db).unwrap(),
-    };
+    let stores = Stores::sqlite(db, SqliteLog::open_writer(db, log_signer()).unwrap()).unwrap();
     Arc::new(Authority::new(config, SigningKey::from_seed(&[9; 32]), stores, policy).unwrap())
 }
 

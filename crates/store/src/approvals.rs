@@ -7,6 +7,8 @@ use std::str::FromStr;
 use serde_json::Value;
 use writ_core::{ApprovalVerdict, Sha256Digest};
 
+use crate::error::StoreError;
+
 /// Where a request stands. It leaves `Pending` once, for one of the others.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RequestState {
@@ -100,4 +102,24 @@ pub struct ApprovalRequest {
     pub outcome: Option<Value>,
     /// The votes, oldest first.
     pub votes: Vec<Vote>,
+}
+
+/// Where requests pending approval live. A request leaves `pending` once: every settlement is
+/// conditional on it still being pending.
+pub trait ApprovalStore: Send + Sync + std::fmt::Debug {
+    /// Records a new pending request.
+    fn create(&self, request: &ApprovalRequest) -> Result<(), StoreError>;
+    /// The request `id` with its votes.
+    fn get(&self, id: &str) -> Result<Option<ApprovalRequest>, StoreError>;
+    /// The requests in `state`, oldest first.
+    fn list(&self, state: RequestState) -> Result<Vec<ApprovalRequest>, StoreError>;
+    /// Records a vote on a pending request: [`StoreError::RequestClosed`] when settled,
+    /// [`StoreError::DuplicateVote`] when the approver (or the signature) voted already.
+    fn vote(&self, id: &str, vote: &Vote) -> Result<(), StoreError>;
+    /// Changes what a pending request still needs.
+    fn require(&self, id: &str, approvals: u32, group: &str) -> Result<(), StoreError>;
+    /// Settles a pending request; false when it was settled already.
+    fn settle(&self, id: &str, state: RequestState, outcome: &Value) -> Result<bool, StoreError>;
+    /// The pending requests whose time ran out by `now`.
+    fn due(&self, now: u64) -> Result<Vec<String>, StoreError>;
 }

@@ -17,13 +17,21 @@
 
 mod approvals;
 mod error;
+mod keys;
+mod log;
+mod policies;
 mod principals;
+mod revocations;
 mod sqlite;
 
-pub use approvals::{ApprovalRequest, RequestState, Vote};
+pub use approvals::{ApprovalRequest, ApprovalStore, RequestState, Vote};
 pub use error::StoreError;
-pub use principals::{valid_name, Principal, Role};
+pub use keys::{KeyStore, StoredKey};
+pub use log::{AppendCallback, ConsumeCallback, ConsumeJob, LogStore};
+pub use policies::{PolicyStore, PolicyTexts};
+pub use principals::{valid_name, Principal, PrincipalStore, Role};
+pub use revocations::RevocationStore;
 pub use sqlite::{
-    AppendCallback, Audit, SqliteApprovals, AuditFinding, ConsumeCallback, ConsumeJob, PolicyTexts, SqliteLog,
-    SqlitePolicies, SqlitePrincipals, SqliteReplayStore, SqliteSigningKeys, StoredKey,
+    Audit, AuditFinding, SqliteApprovals, SqliteLog, SqlitePolicies, SqlitePrincipals,
+    SqliteReplayStore, SqliteSigningKeys,
 };

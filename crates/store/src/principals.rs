@@ -4,6 +4,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+use writ_core::{Sha256Digest, VerifyingKey};
+
+use crate::error::StoreError;
 
 /// What a principal may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -72,4 +75,29 @@ pub fn valid_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "._-@:/".contains(c))
+}
+
+/// Where principals live.
+pub trait PrincipalStore: Send + Sync + std::fmt::Debug {
+    /// Registers a principal whose bearer token hashes to `token_sha256`.
+    fn add(
+        &self,
+        name: &str,
+        role: Role,
+        groups: &[String],
+        token_sha256: &Sha256Digest,
+        now: u64,
+    ) -> Result<Principal, StoreError>;
+    /// The enabled principal whose token hashes to `token_sha256`, if any.
+    fn authenticate(&self, token_sha256: &Sha256Digest) -> Result<Option<Principal>, StoreError>;
+    /// The principal named `name`.
+    fn get(&self, name: &str) -> Result<Option<Principal>, StoreError>;
+    /// Every principal, by name.
+    fn list(&self) -> Result<Vec<Principal>, StoreError>;
+    /// Disables a principal; whether it existed.
+    fn disable(&self, name: &str) -> Result<bool, StoreError>;
+    /// Sets the key the approver `name` signs approvals with.
+    fn set_approval_key(&self, name: &str, key: &VerifyingKey) -> Result<(), StoreError>;
+    /// The key the approver `name` signs approvals with, if registered.
+    fn approval_key(&self, name: &str) -> Result<Option<VerifyingKey>, StoreError>;
 }

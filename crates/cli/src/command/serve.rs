@@ -10,9 +10,7 @@ use std::sync::Arc;
 use clap::Args;
 use writ_authority::{Authority, Stores};
 use writ_core::{KeySet, SigningKey};
-use writ_store::{
-    Role, SqliteApprovals, SqlitePolicies, SqlitePrincipals, SqliteReplayStore, SqliteSigningKeys,
-};
+use writ_store::{Role, SqlitePrincipals};
 
 use crate::datadir::{self, DataDirArgs, DATABASE_FILE};
 use crate::error::CliError;
@@ -108,17 +106,8 @@ fn serve(args: &ServeArgs) -> Result<(), CliError> {
         SigningKey::from_pkcs8_pem(&input::read_file(&dir.join(ISSUER_KEY_FILE), "issuer key")?)
             .map_err(|e| CliError::Usage(format!("{ISSUER_KEY_FILE}: {e}")))?;
     let policy = crate::command::policy::load_dir(&dir.join(POLICY_DIR))?;
-    let principals = SqlitePrincipals::open(&dir.join(DATABASE_FILE))?;
     let log = crate::command::log::open_or_create_writer(&dir)?;
-    let replay = SqliteReplayStore::open(&dir.join(DATABASE_FILE))?;
-    let stores = Stores {
-        principals,
-        log,
-        replay,
-        keys: SqliteSigningKeys::open(&dir.join(DATABASE_FILE))?,
-        policies: SqlitePolicies::open(&dir.join(DATABASE_FILE))?,
-        approvals: SqliteApprovals::open(&dir.join(DATABASE_FILE))?,
-    };
+    let stores = Stores::sqlite(&dir.join(DATABASE_FILE), log)?;
     let dir_policy = policy.digest();
     let authority = Arc::new(
         Authority::new(settings.authority(&issuer), signing_key, stores, policy)

@@ -11,7 +11,7 @@ use serde_json::Value;
 use writ_core::{ApprovalVerdict, Sha256Digest};
 
 use super::with_schema;
-use crate::approvals::{ApprovalRequest, RequestState, Vote};
+use crate::approvals::{ApprovalRequest, ApprovalStore, RequestState, Vote};
 use crate::error::StoreError;
 
 const SCHEMA: &str = "
@@ -287,6 +287,30 @@ impl SqliteApprovals {
             .query_map(params![int(now)], |r| r.get(0))?
             .collect::<Result<Vec<String>, _>>()?;
         Ok(ids)
+    }
+}
+
+impl ApprovalStore for SqliteApprovals {
+    fn create(&self, request: &ApprovalRequest) -> Result<(), StoreError> {
+        SqliteApprovals::create(self, request)
+    }
+    fn get(&self, id: &str) -> Result<Option<ApprovalRequest>, StoreError> {
+        SqliteApprovals::get(self, id)
+    }
+    fn list(&self, state: RequestState) -> Result<Vec<ApprovalRequest>, StoreError> {
+        SqliteApprovals::list(self, state)
+    }
+    fn vote(&self, id: &str, vote: &Vote) -> Result<(), StoreError> {
+        SqliteApprovals::vote(self, id, vote)
+    }
+    fn require(&self, id: &str, approvals: u32, group: &str) -> Result<(), StoreError> {
+        SqliteApprovals::require(self, id, approvals, group)
+    }
+    fn settle(&self, id: &str, state: RequestState, outcome: &Value) -> Result<bool, StoreError> {
+        SqliteApprovals::settle(self, id, state, outcome)
+    }
+    fn due(&self, now: u64) -> Result<Vec<String>, StoreError> {
+        SqliteApprovals::due(self, now)
     }
 }
 

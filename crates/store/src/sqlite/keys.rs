@@ -11,6 +11,7 @@ use zeroize::Zeroizing;
 
 use super::with_schema;
 use crate::error::StoreError;
+use crate::keys::{KeyStore, StoredKey};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS signing_keys (
@@ -22,21 +23,6 @@ CREATE TABLE IF NOT EXISTS signing_keys (
     revoked_at   INTEGER
 ) WITHOUT ROWID;
 ";
-
-/// One signing key as stored.
-#[derive(Debug)]
-pub struct StoredKey {
-    /// The key.
-    pub key: SigningKey,
-    /// When it was first published.
-    pub announced_at: u64,
-    /// From when it signs (until a later key activates).
-    pub activates_at: u64,
-    /// When it left the JWKS after its last writ expired, if it has.
-    pub removed_at: Option<u64>,
-    /// When an administrator revoked it, if they did.
-    pub revoked_at: Option<u64>,
-}
 
 /// The authority's signing keys.
 #[derive(Debug)]
@@ -150,5 +136,25 @@ impl SqliteSigningKeys {
             "UPDATE signing_keys SET revoked_at = ?2 WHERE kid = ?1 AND revoked_at IS NULL",
             params![kid, to_sql(at)],
         )? == 1)
+    }
+}
+
+impl KeyStore for SqliteSigningKeys {
+    fn list(&self) -> Result<Vec<StoredKey>, StoreError> {
+        SqliteSigningKeys::list(self)
+    }
+    fn add(
+        &self,
+        key: &SigningKey,
+        announced_at: u64,
+        activates_at: u64,
+    ) -> Result<(), StoreError> {
+        SqliteSigningKeys::add(self, key, announced_at, activates_at)
+    }
+    fn mark_removed(&self, kid: &str, at: u64) -> Result<bool, StoreError> {
+        SqliteSigningKeys::mark_removed(self, kid, at)
+    }
+    fn revoke(&self, kid: &str, at: u64) -> Result<bool, StoreError> {
+        SqliteSigningKeys::revoke(self, kid, at)
     }
 }

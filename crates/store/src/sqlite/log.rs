@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::thread::JoinHandle;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
-use writ_core::{Consumed, Jti, RevocationSubject, UnixTime};
+use writ_core::{Consumed, RevocationSubject};
 use writ_log::{
     consistency_plan, inclusion_plan, leaf_hash, Checkpoint, CompactRange, ConsistencyProof, Hash,
     InclusionProof, NodeId, NoteSigner, NoteVerifier,
@@ -22,6 +22,7 @@ use writ_log::{
 
 use super::configure;
 use crate::error::StoreError;
+use crate::log::{AppendCallback, ConsumeCallback, ConsumeJob, LogStore};
 
 const LOG_SCHEMA_VERSION: i64 = 1;
 
@@ -63,32 +64,6 @@ struct Writer {
     queue: Mutex<Option<Sender<Request>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
-
-/// What the writer does with an entry's outcome: its index once durable, or why not.
-pub type AppendCallback = Box<dyn FnOnce(Result<u64, StoreError>) + Send>;
-
-/// One consumption to make durable together with its log entry: the revocation check and
-/// the mark of `jti` run inside the writer's transaction, and `entry` turns their outcome into
-/// the canonical bytes of the `consumption` entry appended in that same transaction. So a use
-/// is spent exactly when its entry is in the log.
-pub struct ConsumeJob {
-    /// The writ's id.
-    pub jti: Jti,
-    /// Uses the writ allows.
-    pub uses: u32,
-    /// Keep the mark at least until then.
-    pub keep_until: UnixTime,
-    /// The writ's ancestors' ids (parent first), asked about revocation.
-    pub ancestors: Vec<Jti>,
-    /// The principals the writ names (`sub`, `aud`), asked about revocation.
-    pub principals: [String; 2],
-    /// The entry for an outcome.
-    pub entry: Box<dyn FnOnce(Consumed) -> Vec<u8> + Send>,
-}
-
-/// What the writer does with a consumption's outcome: what happened and the index of its
-/// entry, once both are durable, or why neither is.
-pub type ConsumeCallback = Box<dyn FnOnce(Result<(Consumed, u64), StoreError>) + Send>;
 
 enum Request {
     Append {
@@ -897,5 +872,45 @@ impl CheckpointCursor<'_, '_> {
             self.advance()?;
         }
         Ok(last)
+    }
+}
+
+impl LogStore for SqliteLog {
+    fn origin(&self) -> &str {
+        SqliteLog::origin(self)
+    }
+    fn verifier_key(&self) -> String {
+        SqliteLog::verifier_key(self)
+    }
+    fn verifier(&self) -> &NoteVerifier {
+        SqliteLog::verifier(self)
+    }
+    fn append(&self, entry: Vec<u8>) -> Result<u64, StoreError> {
+        SqliteLog::append(self, entry)
+    }
+    fn append_then(&self, entry: Vec<u8>, then: AppendCallback) -> Result<(), StoreError> {
+        SqliteLog::append_then(self, entry, then)
+    }
+    fn consume_then(&self, job: ConsumeJob, then: ConsumeCallback) -> Result<(), StoreError> {
+        SqliteLog::consume_then(self, job, then)
+    }
+    fn size(&self) -> Result<u64, StoreError> {
+        SqliteLog::size(self)
+    }
+    fn latest_checkpoint(&self) -> Result<String, StoreError> {
+        SqliteLog::latest_checkpoint(self)
+    }
+    fn entries(&self, from: u64, limit: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        SqliteLog::entries(self, from, limit)
+    }
+    fn prove_inclusion(&self, index: u64, size: Option<u64>) -> Result<InclusionProof, StoreError> {
+        SqliteLog::prove_inclusion(self, index, size)
+    }
+    fn prove_consistency(
+        &self,
+        size1: u64,
+        size2: Option<u64>,
+    ) -> Result<ConsistencyProof, StoreError> {
+        SqliteLog::prove_consistency(self, size1, size2)
     }
 }

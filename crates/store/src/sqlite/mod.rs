@@ -8,9 +8,9 @@ mod principals;
 mod replay;
 
 pub use approvals::SqliteApprovals;
-pub use keys::{SqliteSigningKeys, StoredKey};
-pub use log::{AppendCallback, Audit, AuditFinding, ConsumeCallback, ConsumeJob, SqliteLog};
-pub use policies::{PolicyTexts, SqlitePolicies};
+pub use keys::SqliteSigningKeys;
+pub use log::{Audit, AuditFinding, SqliteLog};
+pub use policies::SqlitePolicies;
 pub use principals::SqlitePrincipals;
 pub use replay::SqliteReplayStore;
 

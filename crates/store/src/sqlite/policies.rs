@@ -9,6 +9,7 @@ use writ_core::Sha256Digest;
 
 use super::with_schema;
 use crate::error::StoreError;
+use crate::policies::{PolicyStore, PolicyTexts};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS policy_sets (
@@ -24,17 +25,6 @@ CREATE TABLE IF NOT EXISTS policy_in_force (
     digest TEXT NOT NULL REFERENCES policy_sets (digest)
 );
 ";
-
-/// The texts of one policy set.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PolicyTexts {
-    /// The Cedar schema.
-    pub schema: String,
-    /// The Cedar policies.
-    pub policies: String,
-    /// The entities, as JSON text.
-    pub entities: String,
-}
 
 /// Applied policy sets and retired digests.
 #[derive(Debug)]
@@ -164,4 +154,24 @@ impl SqlitePolicies {
 
 fn parse_digest(hex: &str) -> Result<Sha256Digest, StoreError> {
     Sha256Digest::from_hex(hex).ok_or_else(|| StoreError::Corrupt(format!("policy digest `{hex}`")))
+}
+
+impl PolicyStore for SqlitePolicies {
+    fn in_force(&self) -> Result<Option<(Sha256Digest, PolicyTexts)>, StoreError> {
+        SqlitePolicies::in_force(self)
+    }
+    fn apply(
+        &self,
+        digest: &Sha256Digest,
+        texts: &PolicyTexts,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        SqlitePolicies::apply(self, digest, texts, now)
+    }
+    fn retire(&self, digest: &Sha256Digest, now: u64) -> Result<bool, StoreError> {
+        SqlitePolicies::retire(self, digest, now)
+    }
+    fn retired(&self) -> Result<Vec<Sha256Digest>, StoreError> {
+        SqlitePolicies::retired(self)
+    }
 }

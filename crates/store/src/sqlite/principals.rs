@@ -8,7 +8,7 @@ use writ_core::{Jwk, Sha256Digest, VerifyingKey};
 
 use super::configure;
 use crate::error::StoreError;
-use crate::principals::{valid_name, Principal, Role};
+use crate::principals::{valid_name, Principal, PrincipalStore, Role};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS principals (
@@ -180,5 +180,36 @@ impl SqlitePrincipals {
                 .map_err(|e| StoreError::Corrupt(format!("approval key of `{name}`: {e}")))
         })
         .transpose()
+    }
+}
+
+impl PrincipalStore for SqlitePrincipals {
+    fn add(
+        &self,
+        name: &str,
+        role: Role,
+        groups: &[String],
+        token_sha256: &Sha256Digest,
+        now: u64,
+    ) -> Result<Principal, StoreError> {
+        SqlitePrincipals::add(self, name, role, groups, token_sha256, now)
+    }
+    fn authenticate(&self, token_sha256: &Sha256Digest) -> Result<Option<Principal>, StoreError> {
+        SqlitePrincipals::authenticate(self, token_sha256)
+    }
+    fn get(&self, name: &str) -> Result<Option<Principal>, StoreError> {
+        SqlitePrincipals::get(self, name)
+    }
+    fn list(&self) -> Result<Vec<Principal>, StoreError> {
+        SqlitePrincipals::list(self)
+    }
+    fn disable(&self, name: &str) -> Result<bool, StoreError> {
+        SqlitePrincipals::disable(self, name)
+    }
+    fn set_approval_key(&self, name: &str, key: &VerifyingKey) -> Result<(), StoreError> {
+        SqlitePrincipals::set_approval_key(self, name, key)
+    }
+    fn approval_key(&self, name: &str) -> Result<Option<VerifyingKey>, StoreError> {
+        SqlitePrincipals::approval_key(self, name)
     }
 }

@@ -10,6 +10,7 @@ use writ_core::{
 };
 
 use crate::error::StoreError;
+use crate::revocations::RevocationStore;
 
 const SCHEMA_VERSION: i64 = 1;
 
@@ -284,5 +285,29 @@ impl RevocationStatus for SqliteReplayStore {
             Some(what) => RevocationState::Revoked(what),
             None => RevocationState::Valid,
         })
+    }
+}
+
+impl RevocationStore for SqliteReplayStore {
+    fn revoke_writ(&self, jti: &Jti) -> Result<(), StoreError> {
+        SqliteReplayStore::revoke_writ(self, jti)
+    }
+    fn revoke_principal(&self, principal: &str) -> Result<(), StoreError> {
+        SqliteReplayStore::revoke_principal(self, principal)
+    }
+    fn record_link(
+        &self,
+        child: &Jti,
+        parent: &Jti,
+        principal: &str,
+        parent_principal: &str,
+    ) -> Result<(), StoreError> {
+        SqliteReplayStore::record_link(self, child, parent, principal, parent_principal)
+    }
+    fn ancestry(&self, jti: &Jti) -> Result<Vec<(Jti, String, String)>, StoreError> {
+        SqliteReplayStore::ancestry(self, jti)
+    }
+    fn purge(&self, now: UnixTime) -> Result<usize, StoreError> {
+        SqliteReplayStore::purge(self, now)
     }
 }
