@@ -6,6 +6,9 @@ pub enum StoreError {
     /// SQLite failed (open, lock, I/O, constraint).
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL failed or cannot be reached (connect, pool, statement timeout, I/O).
+    #[error("postgres: {0}")]
+    Postgres(String),
     /// The database was written by a newer version of writ.
     #[error("database schema version {found} is newer than this writ understands ({supported})")]
     SchemaTooNew {
@@ -83,5 +86,22 @@ pub enum StoreError {
 impl From<StoreError> for writ_core::StateError {
     fn from(e: StoreError) -> Self {
         writ_core::StateError(e.to_string())
+    }
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        // The driver's Display hides the server's message; the source carries it.
+        let detail = match std::error::Error::source(&e) {
+            Some(source) => format!("{e}: {source}"),
+            None => e.to_string(),
+        };
+        StoreError::Postgres(detail)
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        StoreError::Postgres(format!("connection pool: {e}"))
     }
 }

@@ -20,12 +20,14 @@ mod error;
 mod keys;
 mod log;
 mod policies;
+pub mod postgres;
 mod principals;
 mod revocations;
 mod sqlite;
 
 pub use approvals::{ApprovalRequest, ApprovalStore, RequestState, Vote};
 pub use error::StoreError;
+pub use postgres::PgDatabase;
 pub use keys::{KeyStore, StoredKey};
 pub use log::{AppendCallback, ConsumeCallback, ConsumeJob, LogStore};
 pub use policies::{PolicyStore, PolicyTexts};
