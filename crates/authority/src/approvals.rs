@@ -56,6 +56,8 @@ pub struct ApprovalView {
 pub struct RequestView {
     /// The request id.
     pub request_id: String,
+    /// The authority's `iss`: what an approval object names as `authority`.
+    pub authority: String,
     /// `pending`, `permit`, `deny`, `rejected` or `expired`.
     pub state: String,
     /// Who asked.
@@ -219,7 +221,7 @@ impl Authority {
         if !may_view(caller, &request) {
             return Err(ApiError::Forbidden(caller.role.as_str()));
         }
-        view(caller, &request)
+        view(&self.config().issuer, caller, &request)
     }
 
     /// Every pending request, for approvers and admins.
@@ -236,7 +238,7 @@ impl Authority {
             .approvals()
             .list(RequestState::Pending)?
             .iter()
-            .map(|r| view(caller, r))
+            .map(|r| view(&self.config().issuer, caller, r))
             .collect::<Result<_, _>>()?;
         Ok(RequestsResponse { requests })
     }
@@ -349,7 +351,7 @@ impl Authority {
             self.announce_settled();
         }
         let request = self.settle_locked(id, now)?;
-        view(caller, &request)
+        view(&self.config().issuer, caller, &request)
     }
 
     /// Expires every pending request whose time ran out by `now` (the upkeep task calls it
@@ -499,7 +501,11 @@ impl Authority {
 }
 
 /// The view of `request` for `caller`.
-fn view(caller: &Principal, request: &ApprovalRequest) -> Result<RequestView, ApiError> {
+fn view(
+    authority: &str,
+    caller: &Principal,
+    request: &ApprovalRequest,
+) -> Result<RequestView, ApiError> {
     let asked = asked_of(request)?;
     let outcome: Option<AuthorizeResponse> = match (&request.state, &request.outcome) {
         (RequestState::Permit | RequestState::Deny, Some(o)) => {
@@ -516,6 +522,7 @@ fn view(caller: &Principal, request: &ApprovalRequest) -> Result<RequestView, Ap
     let a = asked.authorize;
     Ok(RequestView {
         request_id: request.id.clone(),
+        authority: authority.to_owned(),
         state: request.state.to_string(),
         principal: request.principal.clone(),
         action: a.action,

@@ -60,6 +60,22 @@ enum Commands {
     /// are printed on standard error (exit 77). Either way the decision is already in the
     /// authority's log, at the index the answer names.
     Request(Box<command::request::RequestArgs>),
+    /// Requests waiting for human approval: list them with their exact terms, show one,
+    /// wait for one (docs/approvals.md).
+    #[command(subcommand)]
+    Approvals(command::approvals::ApprovalsCommand),
+    /// Approve a pending request with your own approver key (after checking its digest).
+    ///
+    /// Fetches the request, shows its terms, recomputes the argument and request digests
+    /// from them and refuses to sign when either differs from what the authority shows (or
+    /// from --sha256). Then signs the approval object with the approver's Ed25519 key and
+    /// sends it. At quorum the authority evaluates the policy again and issues the writ.
+    Approve(command::approvals::ApproveArgs),
+    /// Reject a pending request with your own approver key: one rejection ends it.
+    ///
+    /// Checks the request's digests as `writ approve` does, then signs a rejection
+    /// (`writ-rejection-v1`) and sends it; the requester's wait ends with exit 77.
+    Reject(command::approvals::RejectArgs),
     /// Revoke a writ, a principal, a key or a policy set at a running authority (admin).
     ///
     /// A writ dies with its descendants; a principal's writs all die; a revoked signing key
@@ -124,6 +140,9 @@ fn main() -> Exit {
         Commands::Serve(args) => command::serve::run(args),
         Commands::Principals(args) => command::principals::run(args),
         Commands::Request(args) => command::request::run(*args),
+        Commands::Approvals(cmd) => command::approvals::run(cmd),
+        Commands::Approve(args) => command::approvals::approve(args),
+        Commands::Reject(args) => command::approvals::reject(args),
         Commands::Revoke(args) => command::revoke::run(args),
         Commands::Lineage(args) => command::lineage::run(args),
         Commands::Hook(cmd) => command::hook::run(cmd),

@@ -1,5 +1,6 @@
 //! One module per subcommand, each with its arguments and a `run`.
 
+pub mod approvals;
 pub mod bench;
 pub mod env;
 pub mod exec;

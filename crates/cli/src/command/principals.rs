@@ -1,10 +1,12 @@
 //! `writ principals`: who may call the authority.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use std::path::PathBuf;
+
 use base64::Engine as _;
 use clap::{Args, Subcommand};
-use serde_json::json;
-use writ_core::Sha256Digest;
+use serde_json::{json, Value};
+use writ_core::{Sha256Digest, VerifyingKey};
 use writ_store::{Role, SqlitePrincipals};
 
 use crate::datadir::{self, DataDirArgs, DATABASE_FILE};
@@ -31,6 +33,14 @@ enum PrincipalsCommand {
 }
 
 #[derive(Args)]
+#[command(after_help = "\
+Examples:
+  writ principals add build-agent --role agent
+  writ principals add gate-1 --role executor
+  writ keys generate --out alice-key        # alice keeps alice-key/signing-key.pem
+  writ principals add alice --role approver --group finance --approval-key alice-key/public.jwk
+
+The token is printed once on standard output; only its SHA-256 is stored.")]
 struct AddArgs {
     /// The principal's name: a writ's `sub` (agents) or `aud` (executors).
     name: String,
@@ -40,6 +50,10 @@ struct AddArgs {
     /// A group for policy (repeatable).
     #[arg(long = "group", value_name = "GROUP")]
     groups: Vec<String>,
+    /// The approver's Ed25519 public key (a JWK, e.g. `public.jwk` from `writ keys
+    /// generate`): its approvals must be signatures under it. Only with `--role approver`.
+    #[arg(long, value_name = "JWKFILE")]
+    approval_key: Option<PathBuf>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -109,31 +123,84 @@ pub fn register(
     Ok(token)
 }
 
+/// The approval key named by `--approval-key`, read (and checked) before anything is stored.
+fn approval_key(args: &AddArgs) -> Result<Option<VerifyingKey>, CliError> {
+    let Some(path) = &args.approval_key else {
+        return Ok(None);
+    };
+    if args.role != Role::Approver {
+        return Err(CliError::Usage(format!(
+            "--approval-key is for approvers: `{}` would be a {}; add it with --role approver",
+            args.name, args.role
+        )));
+    }
+    crate::input::read_public_key(path).map(Some)
+}
+
 fn add(store: &SqlitePrincipals, args: &AddArgs) -> Result<Exit, CliError> {
+    let key = approval_key(args)?;
     let token = register(store, &args.name, args.role, &args.groups)?;
+    if let Some(key) = &key {
+        store.set_approval_key(&args.name, key)?;
+    }
+    let kid = key.as_ref().map(|k| k.kid().to_string());
     if args.json {
-        println!(
-            "{}",
-            json!({"name": args.name, "role": args.role, "groups": args.groups, "token": token})
-        );
+        let mut out = json!({"name": args.name, "role": args.role, "groups": args.groups,
+                             "token": token});
+        if let Some(kid) = &kid {
+            out["approval_key_id"] = json!(kid);
+        }
+        println!("{out}");
     } else {
         println!("{token}");
         eprintln!(
             "writ: registered {} `{}`; the token above is shown once, keep it secret",
             args.role, args.name
         );
+        if let Some(kid) = &kid {
+            eprintln!("writ: `{}` signs approvals with key {kid}", args.name);
+        } else if args.role == Role::Approver {
+            eprintln!(
+                "writ: `{}` has no approval key yet, so its approvals are refused \
+                 (`no_approval_key`): add one with --approval-key JWKFILE",
+                args.name
+            );
+        }
     }
     Ok(Exit::Success)
 }
 
 fn list(store: &SqlitePrincipals, args: &ListArgs) -> Result<Exit, CliError> {
     let all = store.list()?;
+    let mut rows = Vec::with_capacity(all.len());
+    for p in all {
+        let kid = match p.role {
+            Role::Approver => store.approval_key(&p.name)?.map(|k| k.kid().to_string()),
+            _ => None,
+        };
+        rows.push((p, kid));
+    }
     if args.json {
-        println!("{}", json!({"principals": all}));
+        let principals: Vec<Value> = rows
+            .iter()
+            .map(|(p, kid)| {
+                let mut v = json!(p);
+                if let (Some(kid), Some(map)) = (kid, v.as_object_mut()) {
+                    map.insert("approval_key_id".into(), json!(kid));
+                }
+                v
+            })
+            .collect();
+        println!("{}", json!({"principals": principals}));
     } else {
-        for p in all {
+        for (p, kid) in rows {
             let state = if p.disabled { " (disabled)" } else { "" };
-            println!("{}\t{}\t{}{state}", p.name, p.role, p.groups.join(","));
+            let key = match (p.role, kid) {
+                (_, Some(kid)) => format!("\tapproval key {kid}"),
+                (Role::Approver, None) => "\tno approval key".to_owned(),
+                _ => String::new(),
+            };
+            println!("{}\t{}\t{}{key}{state}", p.name, p.role, p.groups.join(","));
         }
     }
     Ok(Exit::Success)

@@ -3,13 +3,15 @@
 use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::Args;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use writ_core::Measurement;
 
-use crate::client::{Auth, ClientError, ServerArgs};
+use crate::client::{Auth, Client, ClientError, ServerArgs};
+use crate::command::approvals::{self, view};
 use crate::error::CliError;
 use crate::exit::Exit;
 use crate::input;
@@ -17,14 +19,23 @@ use crate::input;
 /// `writ request` (its description is on the `Request` command in main.rs).
 #[derive(Args)]
 #[command(after_help = "\
-Example:
+Examples:
   export WRIT_URL=http://127.0.0.1:7070 WRIT_TOKEN_FILE=~/.config/writ/build-agent.token
   writ request --action exec --resource /usr/bin/git \\
       --args '{\"argv\":[\"git\",\"status\"],\"cwd\":\"/work\",\"env\":{}}' \\
       --audience gate-1 --purpose 'check the tree' --out writ.jws
 
-Exit statuses: 0 permit, 77 denied (or the token was refused), 64 usage error,
-69 the authority is unreachable, 70 internal error.")]
+  # A payment that policy lets through only with two approvals: wait for them.
+  writ request --action pay --resource account:acme \\
+      --args '{\"amount\":25000,\"currency\":\"EUR\"}' \\
+      --audience payments-gate --wait --out writ.jws
+
+When policy requires approvals the answer is pending: without --wait the request id is
+printed (exit 77); approvers see it with `writ approvals list` and decide with `writ approve`
+or `writ reject`; `writ approvals show ID --wait` waits for it later. See docs/approvals.md.
+
+Exit statuses: 0 permit, 77 denied, rejected, expired or pending (or the token was refused),
+64 usage error, 69 the authority is unreachable, 70 internal error.")]
 pub struct RequestArgs {
     /// The action, e.g. `exec`, `tools/call`, `Bash`.
     #[arg(long, value_name = "A")]
@@ -63,6 +74,13 @@ pub struct RequestArgs {
     /// Write the compact writ to FILE (mode 0600) instead of standard output.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// When approvals are required, wait for them (long polls), then end as a plain
+    /// request does: the writ on permit, exit 77 when rejected, denied or expired.
+    #[arg(long)]
+    wait: bool,
+    /// With --wait: give up after this many seconds (exit 77, still pending).
+    #[arg(long, value_name = "N", default_value_t = approvals::DEFAULT_WAIT_SECS, requires = "wait")]
+    wait_secs: u64,
     /// Print the authority's whole answer as JSON.
     #[arg(long)]
     json: bool,
@@ -83,6 +101,13 @@ struct Answer {
     log_index: u64,
     #[serde(default)]
     reasons: Vec<Value>,
+    /// Pending: the request approvers decide on.
+    #[serde(default)]
+    request_id: Option<String>,
+    #[serde(default)]
+    approvals_required: Option<u32>,
+    #[serde(default)]
+    approver_group: Option<String>,
 }
 
 pub fn run(args: RequestArgs) -> Exit {
@@ -168,7 +193,7 @@ fn body(args: &RequestArgs) -> Result<Value, CliError> {
 }
 
 /// Writes the writ to `path`, readable by its owner only.
-fn write_writ(path: &Path, writ: &str) -> Result<(), CliError> {
+pub fn write_writ(path: &Path, writ: &str) -> Result<(), CliError> {
     let err =
         |e: std::io::Error| CliError::Usage(format!("cannot write `{}`: {e}", path.display()));
     let mut file = std::fs::OpenOptions::new()
@@ -186,7 +211,7 @@ fn write_writ(path: &Path, writ: &str) -> Result<(), CliError> {
 }
 
 /// One reason as a person reads it: the policy crate's wording when it knows the code.
-fn describe(reason: &Value) -> String {
+pub fn describe(reason: &Value) -> String {
     let code = reason["code"].as_str().unwrap_or("deny");
     match serde_json::from_value::<writ_policy::Reason>(reason.clone()) {
         Ok(r) => format!("{code}: {r}"),
@@ -243,10 +268,65 @@ fn request(args: &RequestArgs) -> Result<Exit, ClientError> {
             }
             Ok(Exit::Denied)
         }
+        ("pending", _) => pending(args, &client, &answer, &raw),
         (decision, _) => Err(CliError::Unavailable(format!(
             "the authority answered `{decision}` without a writ; this writ version takes \
-             permit (with a writ) or deny"
+             permit (with a writ), deny or pending"
         ))
         .into()),
     }
+}
+
+/// A pending answer: without --wait, the request id and how to go on (exit 77); with
+/// --wait, the outcome once the request is settled.
+fn pending(
+    args: &RequestArgs,
+    client: &Client,
+    answer: &Answer,
+    raw: &Value,
+) -> Result<Exit, ClientError> {
+    let Some(id) = answer.request_id.as_deref() else {
+        return Err(CliError::Unavailable(
+            "the authority answered `pending` without a request id".into(),
+        )
+        .into());
+    };
+    let id = view::RequestId::parse(id)?;
+    let needs = match (answer.approvals_required, &answer.approver_group) {
+        (Some(n), Some(group)) => format!("{n} approval(s) from `{group}`"),
+        _ => "approvals".to_owned(),
+    };
+    let expires = answer
+        .expires_at
+        .zip(input::now().ok())
+        .map(|(exp, now)| format!(", expires in {} s", exp.saturating_sub(now.as_secs())))
+        .unwrap_or_default();
+    eprintln!(
+        "writ: pending: request {} needs {needs}{expires} (decision at log index {})",
+        id.as_str(),
+        answer.log_index
+    );
+    if !args.wait {
+        if args.json {
+            println!("{raw}");
+        } else {
+            println!("{}", id.as_str());
+        }
+        eprintln!(
+            "writ: approvers: `writ approvals list`, then `writ approve {0} --key KEY`; wait \
+             for the writ with `writ approvals show {0} --wait` (or ask with --wait)",
+            id.as_str()
+        );
+        return Ok(Exit::Denied);
+    }
+    eprintln!(
+        "writ: waiting up to {} s for the approvals…",
+        args.wait_secs
+    );
+    let mut seen = None;
+    let (settled, _) = view::wait(client, &id, Duration::from_secs(args.wait_secs), |v| {
+        approvals::report_progress(v, &mut seen)
+    })?;
+    let json = args.json.then(|| view::decision_json(&settled));
+    Ok(view::settle(&settled, args.out.as_deref(), json.as_ref())?)
 }

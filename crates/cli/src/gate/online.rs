@@ -50,6 +50,8 @@ struct AuthorizeAnswer {
     log_index: Option<u64>,
     #[serde(default)]
     reasons: Vec<Value>,
+    #[serde(default)]
+    request_id: Option<String>,
 }
 
 /// The authority's answer to `POST /v1/consume`.
@@ -222,7 +224,15 @@ impl OnlineGate {
             }
             ("pending", _) => Err(Denial::new(
                 DenyCode::MissingAuthorization,
-                format!("the request awaits approvals{at}; this gate does not wait"),
+                match answer.request_id {
+                    Some(id) => format!(
+                        "request {id} awaits approvals{at}: an approver must approve it (`writ \
+                         approve {id} --key KEY`); this gate does not wait: once it is approved, \
+                         the requester fetches the writ with `writ approvals show {id} --out \
+                         FILE` (for `writ exec --writ FILE`)"
+                    ),
+                    None => format!("the request awaits approvals{at}; this gate does not wait"),
+                },
             )),
             (other, _) => Err(unavailable(format!(
                 "the authority answered `{other}` without a writ"
