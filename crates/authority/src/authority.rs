@@ -10,9 +10,12 @@ use writ_core::{
 };
 use writ_log::canonical_entry;
 use writ_policy::{Approver, Decision, Limits, PolicySet, Reason};
+use writ_store::postgres::{
+    PgApprovals, PgLog, PgPolicies, PgPrincipals, PgRevocations, PgSigningKeys,
+};
 use writ_store::{
-    ApprovalRequest, ApprovalStore, KeyStore, LogStore, PolicyStore, PolicyTexts, Principal,
-    PrincipalStore, RequestState, RevocationStore, Role, SqliteApprovals, SqliteLog,
+    ApprovalRequest, ApprovalStore, KeyStore, LogStore, PgDatabase, PolicyStore, PolicyTexts,
+    Principal, PrincipalStore, RequestState, RevocationStore, Role, SqliteApprovals, SqliteLog,
     SqlitePolicies, SqlitePrincipals, SqliteReplayStore, SqliteSigningKeys, StoreError,
 };
 
@@ -121,6 +124,10 @@ pub struct Stores {
     pub policies: Box<dyn PolicyStore>,
     /// Requests waiting for approval, and the votes given.
     pub approvals: Box<dyn ApprovalStore>,
+    /// Whether other authority nodes share these stores: then what this node caches
+    /// (policy in force, retired digests, keys) is re-read every second, and revocable state
+    /// is re-read before every consumption.
+    pub shared: bool,
 }
 
 impl Stores {
@@ -147,7 +154,22 @@ impl Stores {
             keys: Box::new(SqliteSigningKeys::open(db)?),
             policies: Box::new(SqlitePolicies::open(db)?),
             approvals: Box::new(SqliteApprovals::open(db)?),
+            shared: false,
         })
+    }
+
+    /// Every store in the PostgreSQL database `db`, the log `log` in it: any number of nodes
+    /// built this way on one database act as one authority.
+    pub fn postgres(db: std::sync::Arc<PgDatabase>, log: PgLog) -> Self {
+        Self {
+            principals: Box::new(PgPrincipals::new(db.clone())),
+            log: Box::new(log),
+            replay: Box::new(PgRevocations::new(db.clone())),
+            keys: Box::new(PgSigningKeys::new(db.clone())),
+            policies: Box::new(PgPolicies::new(db.clone())),
+            approvals: Box::new(PgApprovals::new(db)),
+            shared: true,
+        }
     }
 }
 
@@ -167,6 +189,7 @@ pub struct Authority {
     admin: Mutex<()>,
     metrics: Metrics,
     approvals: Box<dyn ApprovalStore>,
+    shared: bool,
     /// Serializes votes and settlements, so a quorum releases one writ.
     approvals_lock: Mutex<()>,
     /// Bumped whenever a request is settled: long polls wake on it.
@@ -205,6 +228,7 @@ impl Authority {
             keys: key_store,
             policies: policy_store,
             approvals,
+            shared,
         } = stores;
         let mut fresh_key = None;
         if key_store.list()?.is_empty() {
@@ -212,19 +236,7 @@ impl Authority {
             fresh_key = Some(first_key.kid().clone());
         }
         let policy = match policy_store.in_force()? {
-            Some((digest, texts)) => {
-                let set = PolicySet::from_texts(&texts.schema, &texts.policies, &texts.entities)
-                    .map_err(|e| {
-                        ApiError::Internal(format!("the stored policy set `{digest}`: {e}"))
-                    })?;
-                if set.digest() != digest {
-                    return Err(ApiError::Internal(format!(
-                        "the stored policy set `{digest}` now digests to `{}`",
-                        set.digest()
-                    )));
-                }
-                set
-            }
+            Some((digest, texts)) => load_policy(&digest, &texts)?,
             None => {
                 policy_store.apply(&initial_policy.digest(), &texts_of(&initial_policy), 0)?;
                 initial_policy
@@ -243,6 +255,7 @@ impl Authority {
             admin: Mutex::new(()),
             metrics: Metrics::new(),
             approvals,
+            shared,
             approvals_lock: Mutex::new(()),
             settled: tokio::sync::watch::Sender::new(0),
         };
@@ -256,6 +269,33 @@ impl Authority {
         }
         authority.log_policy()?;
         Ok(authority)
+    }
+
+    /// Whether other nodes share this authority's stores.
+    pub fn is_shared(&self) -> bool {
+        self.shared
+    }
+
+    /// Re-reads what other nodes may have changed: the policy set in force, retired digests
+    /// and the signing keys. Each is swapped whole.
+    pub(crate) fn refresh_shared(&self) -> Result<(), ApiError> {
+        self.refresh_revocable()?;
+        if let Some((digest, texts)) = self.policy_store.in_force()? {
+            if digest != self.policy().digest() {
+                let set = load_policy(&digest, &texts)?;
+                tracing::info!(%digest, "policy set applied at another node is now in force");
+                self.set_policy(set);
+            }
+        }
+        Ok(())
+    }
+
+    /// Re-reads retired policy digests and the signing keys (revoked keys leave the ring):
+    /// what a consumption must never take from a stale cache.
+    pub(crate) fn refresh_revocable(&self) -> Result<(), ApiError> {
+        self.set_retired(self.policy_store.retired()?);
+        self.set_ring(KeyRing::new(self.key_store.list()?));
+        Ok(())
     }
 
     /// Appends the `policy` entry of the set in force.
@@ -834,6 +874,19 @@ impl Authority {
             .map_err(|_| ApiError::Unavailable("the log writer stopped".into()))?;
         Ok(result?)
     }
+}
+
+/// A stored policy set, checked against its digest.
+fn load_policy(digest: &Sha256Digest, texts: &PolicyTexts) -> Result<PolicySet, ApiError> {
+    let set = PolicySet::from_texts(&texts.schema, &texts.policies, &texts.entities)
+        .map_err(|e| ApiError::Internal(format!("the stored policy set `{digest}`: {e}")))?;
+    if set.digest() != *digest {
+        return Err(ApiError::Internal(format!(
+            "the stored policy set `{digest}` now digests to `{}`",
+            set.digest()
+        )));
+    }
+    Ok(set)
 }
 
 /// The `policy` entry: digest and full text, so any decision under it can be replayed.

@@ -187,6 +187,10 @@ impl Authority {
                 "`nonce` must be 1 to 256 characters".into(),
             ));
         }
+        if self.is_shared() {
+            // Another node may have retired a policy or revoked a key a moment ago.
+            self.refresh_revocable()?;
+        }
         let consumer = self.consumer();
         if consumer
             .count

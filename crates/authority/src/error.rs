@@ -107,7 +107,9 @@ impl From<writ_store::StoreError> for ApiError {
             }
             S::PrincipalExists(_) => ApiError::Conflict(e.to_string()),
             S::UnknownPrincipal(_) | S::UnknownRequest(_) => ApiError::NotFound(e.to_string()),
-            S::Sqlite(_) | S::Postgres(_) | S::Writer(_) | S::Poisoned => ApiError::Unavailable(e.to_string()),
+            S::Sqlite(_) | S::Postgres(_) | S::Writer(_) | S::Poisoned => {
+                ApiError::Unavailable(e.to_string())
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }

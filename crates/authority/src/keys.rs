@@ -111,6 +111,9 @@ impl Authority {
     /// Periodic upkeep: superseded keys whose last writ expired leave the JWKS (logged as
     /// `key` `retired`), and expired consumption records are purged. Blocking.
     pub fn maintain(&self, now: u64) -> Result<(), ApiError> {
+        if self.is_shared() {
+            self.refresh_shared()?;
+        }
         let expired = self.ring().expired(now, self.linger_secs());
         if !expired.is_empty() {
             let _admin = self.admin_lock();

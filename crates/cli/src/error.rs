@@ -56,7 +56,9 @@ impl From<writ_store::StoreError> for CliError {
     fn from(e: writ_store::StoreError) -> Self {
         use writ_store::StoreError as S;
         match e {
-            S::Sqlite(_) | S::Postgres(_) | S::Writer(_) | S::Poisoned => CliError::Unavailable(e.to_string()),
+            S::Sqlite(_) | S::Postgres(_) | S::Writer(_) | S::Poisoned => {
+                CliError::Unavailable(e.to_string())
+            }
             S::Corrupt(_) => CliError::Internal(e.to_string()),
             _ => CliError::Usage(e.to_string()),
         }

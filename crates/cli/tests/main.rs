@@ -2,8 +2,10 @@
 
 mod support;
 
+mod approvals;
 mod bench;
 mod client;
+mod cluster;
 mod env;
 mod exec;
 mod hook;

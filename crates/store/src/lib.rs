@@ -27,10 +27,10 @@ mod sqlite;
 
 pub use approvals::{ApprovalRequest, ApprovalStore, RequestState, Vote};
 pub use error::StoreError;
-pub use postgres::PgDatabase;
 pub use keys::{KeyStore, StoredKey};
 pub use log::{AppendCallback, ConsumeCallback, ConsumeJob, LogStore};
 pub use policies::{PolicyStore, PolicyTexts};
+pub use postgres::PgDatabase;
 pub use principals::{valid_name, Principal, PrincipalStore, Role};
 pub use revocations::RevocationStore;
 pub use sqlite::{

@@ -264,9 +264,8 @@ pub(crate) fn open_reader(data: &DataDirArgs) -> Result<SqliteLog, CliError> {
     })
 }
 
-/// Creates the data dir, the checkpoint key and the log. The key is written first and kept:
-/// after a crash between the two steps, the next call creates the log with that same key.
-pub(crate) fn create_log(dir: &Path, origin: Option<&str>) -> Result<SqliteLog, CliError> {
+/// The data dir's checkpoint key, made (for `origin`, or a random local one) if missing.
+pub(crate) fn checkpoint_signer(dir: &Path, origin: Option<&str>) -> Result<NoteSigner, CliError> {
     datadir::ensure_dir(dir)?;
     let key_path = dir.join(CHECKPOINT_KEY_FILE);
     let signer = if key_path.exists() {
@@ -289,6 +288,13 @@ pub(crate) fn create_log(dir: &Path, origin: Option<&str>) -> Result<SqliteLog, 
         datadir::write_new(&key_path, signer.to_private_key_text().as_bytes(), 0o600)?;
         signer
     };
+    Ok(signer)
+}
+
+/// Creates the data dir, the checkpoint key and the log. The key is written first and kept:
+/// after a crash between the two steps, the next call creates the log with that same key.
+pub(crate) fn create_log(dir: &Path, origin: Option<&str>) -> Result<SqliteLog, CliError> {
+    let signer = checkpoint_signer(dir, origin)?;
     let origin = signer.name().to_owned();
     Ok(SqliteLog::create(
         &dir.join(DATABASE_FILE),

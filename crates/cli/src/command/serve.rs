@@ -101,13 +101,19 @@ fn serve(args: &ServeArgs) -> Result<(), CliError> {
         .local_addr()
         .map_err(|e| CliError::Internal(e.to_string()))?;
     let issuer = issuer(args, file.as_ref(), &config_path, scheme, addr);
-    let created = initialize(&dir, &config_path, &issuer)?;
+    let shared = settings.database_url.is_some();
+    let created = initialize(&dir, &config_path, &issuer, shared)?;
     let signing_key =
         SigningKey::from_pkcs8_pem(&input::read_file(&dir.join(ISSUER_KEY_FILE), "issuer key")?)
             .map_err(|e| CliError::Usage(format!("{ISSUER_KEY_FILE}: {e}")))?;
     let policy = crate::command::policy::load_dir(&dir.join(POLICY_DIR))?;
-    let log = crate::command::log::open_or_create_writer(&dir)?;
-    let stores = Stores::sqlite(&dir.join(DATABASE_FILE), log)?;
+    let stores = match &settings.database_url {
+        None => {
+            let log = crate::command::log::open_or_create_writer(&dir)?;
+            Stores::sqlite(&dir.join(DATABASE_FILE), log)?
+        }
+        Some(url) => postgres_stores(&dir, url, &issuer)?,
+    };
     let dir_policy = policy.digest();
     let authority = Arc::new(
         Authority::new(settings.authority(&issuer), signing_key, stores, policy)
@@ -191,7 +197,55 @@ async fn shutdown() {
 /// made; the config file, when it does not exist yet, is written last. A data dir with a
 /// config file and a writ-signing key is taken as made (the config file may have been
 /// written by hand before the first start).
-fn initialize(dir: &Path, config_path: &Path, issuer: &str) -> Result<Vec<String>, CliError> {
+/// The stores on PostgreSQL: the log under the data dir's checkpoint key (the same on every
+/// node), and the data dir's admin token registered if the database lacks it.
+fn postgres_stores(dir: &Path, url: &str, issuer: &str) -> Result<Stores, CliError> {
+    let unavailable = |e: writ_store::StoreError| {
+        CliError::Unavailable(format!("the database is unavailable: {e}"))
+    };
+    let db = writ_store::PgDatabase::connect(url).map_err(unavailable)?;
+    let signer = crate::command::log::checkpoint_signer(dir, Some(&log_origin(issuer)))?;
+    let origin = signer.name().to_owned();
+    let log = writ_store::postgres::PgLog::open_or_create(db.clone(), &origin, signer)
+        .map_err(unavailable)?;
+    let stores = Stores::postgres(db, log);
+    let token_path = dir.join(ADMIN_TOKEN_FILE);
+    if token_path.exists() {
+        let token = input::read_file(&token_path, "admin token")?;
+        let digest = writ_core::Sha256Digest::of(token.trim().as_bytes());
+        if stores
+            .principals
+            .authenticate(&digest)
+            .map_err(unavailable)?
+            .is_none()
+        {
+            match stores.principals.add("admin", Role::Admin, &[], &digest, 0) {
+                Ok(_) | Err(writ_store::StoreError::PrincipalExists(_)) => {}
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
+    }
+    Ok(stores)
+}
+
+/// The log's origin for an issuer: its host (and path), then `/log`.
+fn log_origin(issuer: &str) -> String {
+    format!(
+        "{}/log",
+        issuer
+            .split("://")
+            .nth(1)
+            .unwrap_or(issuer)
+            .trim_end_matches('/')
+    )
+}
+
+fn initialize(
+    dir: &Path,
+    config_path: &Path,
+    issuer: &str,
+    shared: bool,
+) -> Result<Vec<String>, CliError> {
     let mut created = Vec::new();
     datadir::ensure_dir(dir)?;
     if config_path.exists() && dir.join(ISSUER_KEY_FILE).exists() {
@@ -218,18 +272,16 @@ fn initialize(dir: &Path, config_path: &Path, issuer: &str) -> Result<Vec<String
     std::fs::write(dir.join(JWKS_FILE), jwks.to_jwks_json() + "\n")
         .map_err(|e| CliError::Usage(format!("cannot write {JWKS_FILE}: {e}")))?;
 
-    if !dir.join(DATABASE_FILE).exists()
+    if shared {
+        // The log lives in the database; only its checkpoint key is the data dir's.
+        if !dir.join(crate::datadir::CHECKPOINT_KEY_FILE).exists() {
+            let signer = crate::command::log::checkpoint_signer(dir, Some(&log_origin(issuer)))?;
+            created.push(format!("checkpoint key of the log `{}`", signer.name()));
+        }
+    } else if !dir.join(DATABASE_FILE).exists()
         || writ_store::SqliteLog::open(&dir.join(DATABASE_FILE)).is_err()
     {
-        let origin = format!(
-            "{}/log",
-            issuer
-                .split("://")
-                .nth(1)
-                .unwrap_or(issuer)
-                .trim_end_matches('/')
-        );
-        let log = crate::command::log::create_log(dir, Some(&origin))?;
+        let log = crate::command::log::create_log(dir, Some(&log_origin(issuer)))?;
         created.push(format!(
             "transparency log `{}` with its own checkpoint key",
             log.origin()
@@ -244,8 +296,13 @@ fn initialize(dir: &Path, config_path: &Path, issuer: &str) -> Result<Vec<String
 
     let token_path = dir.join(ADMIN_TOKEN_FILE);
     if !token_path.exists() {
-        let principals = SqlitePrincipals::open(&dir.join(DATABASE_FILE))?;
-        let token = crate::command::principals::register(&principals, "admin", Role::Admin, &[])?;
+        let token = if shared {
+            // Registered in the database by `postgres_stores`.
+            crate::command::principals::new_token()?
+        } else {
+            let principals = SqlitePrincipals::open(&dir.join(DATABASE_FILE))?;
+            crate::command::principals::register(&principals, "admin", Role::Admin, &[])?
+        };
         datadir::write_new(&token_path, format!("{token}\n").as_bytes(), 0o600)?;
         created.push(format!("admin token ({}, mode 0600)", token_path.display()));
     }

@@ -7,9 +7,19 @@
 //! commit is durable before it is acknowledged) and a statement timeout, so an unreachable or
 //! stuck database is an error after a bounded wait, never a hang: callers fail closed.
 
+mod approvals;
+mod keys;
+mod log;
+mod policies;
+mod principals;
 mod replay;
 mod schema;
 
+pub use approvals::PgApprovals;
+pub use keys::PgSigningKeys;
+pub use log::PgLog;
+pub use policies::PgPolicies;
+pub use principals::PgPrincipals;
 pub use replay::PgRevocations;
 
 use std::future::Future;

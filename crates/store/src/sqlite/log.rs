@@ -799,7 +799,7 @@ fn audit(
 }
 
 /// Whether `data` is what the log stores: the canonical JSON of a typed entry.
-fn is_canonical_entry(data: &[u8]) -> bool {
+pub(crate) fn is_canonical_entry(data: &[u8]) -> bool {
     std::str::from_utf8(data)
         .ok()
         .and_then(|text| writ_core::canonical::parse_strict(text).ok())

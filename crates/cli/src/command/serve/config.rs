@@ -29,6 +29,11 @@ pub struct SettingsArgs {
     /// [config: allow_insecure_http].
     #[arg(long)]
     pub allow_insecure_http: bool,
+    /// PostgreSQL instead of the embedded SQLite: every node given the same database acts as
+    /// one authority, e.g. postgres://writ@db.internal:5432/writ [env: WRIT_DATABASE_URL;
+    /// config: database.url].
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
 
     /// TLS certificate chain, PEM, leaf first [config: tls.cert]. With TLS any address may be
     /// used; without it, plain HTTP is served on loopback only.
@@ -96,6 +101,15 @@ pub struct FileConfig {
     pub keys: KeysSection,
     #[serde(default)]
     pub approvals: ApprovalsSection,
+    #[serde(default)]
+    pub database: DatabaseSection,
+}
+
+/// `[database]`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSection {
+    pub url: Option<String>,
 }
 
 /// `[tls]`.
@@ -197,6 +211,9 @@ pub fn initial_file(issuer: &str) -> String {
          # [keys]\n\
          # announce_secs = {}\n\
          \n\
+         # [database]   # PostgreSQL for several nodes acting as one authority\n\
+         # url = \"postgres://writ@db.internal:5432/writ\"\n\
+         \n\
          # [approvals]\n\
          # ttl_secs = {}   # a request pending approval expires after this long\n",
         d.default_lifetime_secs,
@@ -224,6 +241,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     pub allow_insecure_http: bool,
     pub tls: Option<TlsFiles>,
+    /// PostgreSQL to run on; `None`: the embedded SQLite database in the data dir.
+    pub database_url: Option<String>,
     /// The bounds; its issuer is left empty (see [`Settings::authority`]).
     bounds: AuthorityConfig,
 }
@@ -310,7 +329,17 @@ impl Settings {
             b.approval_ttl_secs,
         );
 
+        let database_url = args
+            .database_url
+            .clone()
+            .or_else(|| {
+                std::env::var("WRIT_DATABASE_URL")
+                    .ok()
+                    .filter(|u| !u.is_empty())
+            })
+            .or_else(|| f.database.url.clone());
         let settings = Settings {
+            database_url,
             listen,
             allow_insecure_http: args.allow_insecure_http || f.allow_insecure_http.unwrap_or(false),
             tls,
