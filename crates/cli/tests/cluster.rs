@@ -453,3 +453,116 @@ fn a_node_killed_mid_run_loses_nothing_and_the_log_stays_one() {
         );
     }
 }
+
+fn put(url: &str, token: &str, body: &Value) -> (u16, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut res = agent
+        .put(url)
+        .header("Authorization", &format!("Bearer {token}"))
+        .send_json(body)
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.body_mut().read_json().unwrap_or(Value::Null))
+}
+
+fn claims(writ: &str) -> Value {
+    use base64::Engine as _;
+    let payload = writ.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// What one node caches (the policy in force, retired digests, keys) follows what another
+/// changed: a retired policy or a revoked key holds at every node at once, and a policy
+/// applied at one node decides at the others within the refresh second.
+#[test]
+fn policy_and_key_changes_at_one_node_hold_at_the_others() {
+    let Some(database) = database() else { return };
+    let cluster = Cluster::start(3, &database);
+    let agent = cluster.register(0, "build-agent", "agent", &[]);
+    let gate = cluster.register(0, "gate-1", "executor", &[]);
+
+    // A writ under the first policy set; then another set applied and the first retired, at
+    // node A; the writ is refused at node C at once.
+    let old = authorize(cluster.url(2), &agent);
+    let old_digest = claims(old["writ"].as_str().unwrap())["pol"]["digest"].clone();
+    let stricter = format!(
+        "{}\n@id(\"no-git\")\n@reason(\"git is frozen\")\nforbid (principal, action == Writ::Action::\"exec\", resource)\nwhen {{ resource.path == \"/usr/bin/git\" }};\n",
+        writ_policy::EXAMPLE_POLICIES
+    );
+    let (status, body) = put(
+        &format!("{}/v1/policy", cluster.url(0)),
+        &cluster.admin,
+        &json!({"schema": writ_policy::EXAMPLE_SCHEMA, "policies": stricter,
+                "entities": writ_policy::EXAMPLE_ENTITIES}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post(
+        &format!("{}/v1/revocations", cluster.url(0)),
+        Some(&cluster.admin),
+        &json!({"policy": old_digest}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (_, denied) = consume(cluster.url(2), &gate, old["writ"].as_str().unwrap(), "p1");
+    assert_eq!(denied["code"], "policy_mismatch", "{denied}");
+
+    // The new set decides at node C within the refresh interval.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let (_, body) = post(
+            &format!("{}/v1/authorize", cluster.url(2)),
+            Some(&agent),
+            &json!({"action": "exec", "resource": "/usr/bin/git", "args": git_args(),
+                    "audience": "gate-1"}),
+        );
+        if body["decision"] == "deny" {
+            assert_eq!(body["reasons"][0]["policy"], "no-git", "{body}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node C still permits: {body}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    // A key revoked at node A: a writ it signed is refused at node B at once.
+    let ls = json!({"argv": ["ls"], "cwd": "/work", "env": {}});
+    let (status, answer) = post(
+        &format!("{}/v1/authorize", cluster.url(1)),
+        Some(&agent),
+        &json!({"action": "exec", "resource": "/usr/bin/ls", "args": ls, "audience": "gate-1"}),
+    );
+    assert_eq!(
+        (status, answer["decision"].as_str()),
+        (200, Some("permit")),
+        "{answer}"
+    );
+    let writ = answer["writ"].as_str().unwrap();
+    let kid: Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            writ.split('.').next().unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let (status, body) = post(
+        &format!("{}/v1/revocations", cluster.url(0)),
+        Some(&cluster.admin),
+        &json!({"key": kid["kid"]}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (_, denied) = post(
+        &format!("{}/v1/consume", cluster.url(1)),
+        Some(&gate),
+        &json!({"writ": writ, "action": "exec", "resource": "/usr/bin/ls", "args": ls,
+                "nonce": "k1"}),
+    );
+    assert_eq!(denied["code"], "unknown_key", "{denied}");
+}
