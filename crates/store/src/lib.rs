@@ -1,16 +1,18 @@
-//! writ-store owns writ's durable state behind writ-core's traits.
-//!
-//! Today that is [`SqliteReplayStore`]: the replay store of a standalone gate, which records
-//! consumed writ ids and the revocations it knows in one SQLite database (WAL,
-//! `synchronous=FULL`), so a use is durable before the action starts and two processes
-//! sharing the file never both consume the last use. The verifier in writ-core decides;
+//! writ-store owns writ's durable state behind traits; the verifier in writ-core decides,
 //! this crate only remembers.
 //!
-//! It also keeps the authority's principals ([`SqlitePrincipals`]: role, groups and the
-//! SHA-256 of each bearer token, never the token), its transparency log ([`SqliteLog`]), its
-//! signing keys ([`SqliteSigningKeys`]) and the policy sets it applied ([`SqlitePolicies`]).
+//! Each concept has a trait: [`PrincipalStore`] (role, groups and the SHA-256 of each bearer
+//! token, never the token), [`LogStore`] (the transparency log: appends and consumptions
+//! made durable in batches), [`RevocationStore`] (revoked writs and principals, delegation
+//! links), [`KeyStore`] (writ-signing keys), [`PolicyStore`] (applied policy sets, retired
+//! digests) and [`ApprovalStore`] (requests pending human approval).
 //!
-//! No cargo features yet (PostgreSQL arrives with the multi-node authority).
+//! Two backends implement them. SQLite (`Sqlite*`, the embedded default): one WAL file with
+//! `synchronous=FULL`; [`SqliteReplayStore`] is also the replay store of a standalone gate.
+//! PostgreSQL ([`postgres`]): several authority nodes on one database act as one authority,
+//! with one log sequence under an advisory lock.
+//!
+//! No cargo features.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
