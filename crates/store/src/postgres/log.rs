@@ -787,7 +787,7 @@ async fn prepare_consumption(tx: &Transaction<'_>, job: ConsumeJob) -> Prepared 
     let (_, consumed) = tokio::join!(
         biased;
         tx.batch_execute("SAVEPOINT writ_consume"),
-        super::replay::consume_in(&**tx, &job.jti, job.uses, job.keep_until, &subject),
+        super::replay::consume_in(tx, &job.jti, job.uses, job.keep_until, &subject),
     );
     // INVARIANT: when the savepoint failed, so did the consumption's statements (the
     // transaction is aborted), and the error below fails the whole batch.

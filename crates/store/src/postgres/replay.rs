@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use tokio_postgres::GenericClient;
+use deadpool_postgres::GenericClient;
 use writ_core::{
     Consumed, Jti, RevocationState, RevocationStatus, RevocationSubject, StateError, UnixTime,
 };
@@ -28,7 +28,8 @@ impl PgRevocations {
 }
 
 /// What in `subject` is revoked, if anything: the writ, an ancestor (as recorded when each
-/// child was issued, or as the writ itself names them), or a principal it names.
+/// child was issued, or as the writ itself names them), or a principal it names. One prepared
+/// statement (cached per connection): a consumption holds the log's lock while it runs.
 pub(crate) async fn revoked(
     client: &impl GenericClient,
     subject: &RevocationSubject<'_>,
@@ -37,34 +38,35 @@ pub(crate) async fn revoked(
         .chain(subject.ancestors)
         .map(|j| j.as_bytes().to_vec())
         .collect();
-    let row = client
-        .query_opt(
-            "WITH RECURSIVE up(start, id) AS (
-                 SELECT s, s FROM unnest($1::bytea[]) AS s
-                 UNION SELECT up.start, l.parent FROM writ_links l JOIN up ON l.jti = up.id
-             )
-             SELECT start, id FROM up WHERE id IN (SELECT jti FROM revoked_writs) LIMIT 1",
-            &[&ids],
-        )
-        .await?;
-    if let Some(row) = row {
-        let start: Vec<u8> = row.get(0);
-        let id: Vec<u8> = row.get(1);
-        let name = jti_of(&start).map(|j| j.to_string()).unwrap_or_default();
-        return Ok(Some(if start == id {
-            format!("writ `{name}`")
-        } else {
-            format!("an ancestor of writ `{name}`")
-        }));
-    }
     let principals: Vec<&str> = subject.principals.to_vec();
-    let row = client
-        .query_opt(
-            "SELECT principal FROM revoked_principals WHERE principal = ANY($1) LIMIT 1",
-            &[&principals],
+    let statement = client
+        .prepare_cached(
+            "(WITH RECURSIVE up(start, id) AS (
+                  SELECT s, s FROM unnest($1::bytea[]) AS s
+                  UNION SELECT up.start, l.parent FROM writ_links l JOIN up ON l.jti = up.id
+              )
+              SELECT start, id, NULL::text FROM up
+              WHERE id IN (SELECT jti FROM revoked_writs) LIMIT 1)
+             UNION ALL
+             (SELECT NULL::bytea, NULL::bytea, principal FROM revoked_principals
+              WHERE principal = ANY($2) LIMIT 1)
+             LIMIT 1",
         )
         .await?;
-    Ok(row.map(|r| format!("principal `{}`", r.get::<_, String>(0))))
+    let Some(row) = client.query_opt(&statement, &[&ids, &principals]).await? else {
+        return Ok(None);
+    };
+    if let Some(principal) = row.get::<_, Option<String>>(2) {
+        return Ok(Some(format!("principal `{principal}`")));
+    }
+    let start: Vec<u8> = row.get::<_, Option<Vec<u8>>>(0).unwrap_or_default();
+    let id: Vec<u8> = row.get::<_, Option<Vec<u8>>>(1).unwrap_or_default();
+    let name = jti_of(&start).map(|j| j.to_string()).unwrap_or_default();
+    Ok(Some(if start == id {
+        format!("writ `{name}`")
+    } else {
+        format!("an ancestor of writ `{name}`")
+    }))
 }
 
 fn jti_of(bytes: &[u8]) -> Option<Jti> {
@@ -85,13 +87,18 @@ pub(crate) async fn consume_in(
         return Ok(Consumed::Revoked);
     }
     let uses = i32::try_from(uses).unwrap_or(i32::MAX);
-    let row = tx
-        .query_opt(
+    let statement = tx
+        .prepare_cached(
             "INSERT INTO consumed (jti, spent, keep_until) VALUES ($1, 1, $3)
              ON CONFLICT (jti) DO UPDATE SET spent = consumed.spent + 1,
                  keep_until = GREATEST(consumed.keep_until, EXCLUDED.keep_until)
              WHERE consumed.spent < $2
              RETURNING spent",
+        )
+        .await?;
+    let row = tx
+        .query_opt(
+            &statement,
             &[
                 &jti.as_bytes().as_slice(),
                 &uses,
@@ -118,7 +125,7 @@ impl RevocationStatus for PgRevocations {
                 ancestors: &ancestors,
                 principals: [&principals[0], &principals[1]],
             };
-            revoked(&**client, &subject).await
+            revoked(&client, &subject).await
         })?;
         Ok(match found {
             Some(what) => RevocationState::Revoked(what),
