@@ -22,7 +22,7 @@ Exit statuses: 0 revoked, 77 the token was refused (an admin token is needed),
 64 usage error, 69 the authority is unreachable, 70 internal error.")]
 pub struct RevokeArgs {
     /// A writ id (`jti`): the writ and every writ delegated from it.
-    #[arg(long, value_name = "JTI")]
+    #[arg(long, value_name = "JTI", allow_hyphen_values = true)]
     writ: Option<String>,
     /// A principal: every writ it holds.
     #[arg(long, value_name = "NAME")]

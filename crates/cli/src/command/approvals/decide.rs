@@ -36,6 +36,7 @@ const APPROVAL_CODES: [&str; 10] = [
 #[derive(Args)]
 pub struct DecideArgs {
     /// The request id (`writ approvals list` prints it).
+    #[arg(allow_hyphen_values = true)]
     id: String,
     /// The approver's Ed25519 private key (PKCS#8 PEM, mode 0600: `signing-key.pem` from
     /// `writ keys generate`) whose public half is registered as its approval key [env:

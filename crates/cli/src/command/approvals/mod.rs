@@ -78,6 +78,7 @@ after --wait-secs (or the token was refused), 64 usage error, 69 the authority i
 unreachable, 70 internal error.")]
 pub struct ShowArgs {
     /// The request id (`writ request` and `writ approvals list` print it).
+    #[arg(allow_hyphen_values = true)]
     id: String,
     /// Wait until the request is settled.
     #[arg(long)]

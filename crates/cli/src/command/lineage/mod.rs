@@ -25,7 +25,8 @@ use crate::exit::Exit;
 #[derive(Args)]
 pub struct LineageArgs {
     /// The writ's id (`jti`).
-    #[arg(value_name = "WRIT_ID")]
+    // Ids are base64url: one may start with `-`.
+    #[arg(value_name = "WRIT_ID", allow_hyphen_values = true)]
     jti: String,
     #[command(flatten)]
     data: DataDirArgs,
