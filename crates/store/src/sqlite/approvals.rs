@@ -227,7 +227,8 @@ impl SqliteApprovals {
     /// was used before ([`StoreError::DuplicateVote`]).
     pub fn vote(&self, id: &str, vote: &Vote) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
-        let tx = conn.transaction()?;
+        // Write lock up front: waits for other writers instead of failing at the upgrade.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let state = state_in(&tx, id)?;
         if state != RequestState::Pending {
             return Err(StoreError::RequestClosed(state.as_str().to_owned()));

@@ -82,7 +82,8 @@ impl SqlitePolicies {
         now: u64,
     ) -> Result<(), StoreError> {
         let mut conn = self.conn.lock().map_err(|_| StoreError::Poisoned)?;
-        let tx = conn.transaction()?;
+        // Write lock up front: waits for other writers instead of failing at the upgrade.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let hex = digest.to_hex();
         let retired: Option<Option<i64>> = tx
             .query_row(
@@ -118,7 +119,8 @@ impl SqlitePolicies {
     /// be retired (every new writ would be born dead): [`StoreError::InForce`].
     pub fn retire(&self, digest: &Sha256Digest, now: u64) -> Result<bool, StoreError> {
         let mut conn = self.conn.lock().map_err(|_| StoreError::Poisoned)?;
-        let tx = conn.transaction()?;
+        // Write lock up front: waits for other writers instead of failing at the upgrade.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let hex = digest.to_hex();
         let in_force: Option<String> = tx
             .query_row("SELECT digest FROM policy_in_force", [], |row| row.get(0))
