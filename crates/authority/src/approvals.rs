@@ -381,6 +381,10 @@ impl Authority {
             .get(id)?
             .ok_or_else(|| ApiError::NotFound(format!("no approval request `{id}`")))?;
         if request.state != RequestState::Pending {
+            if let Some(outcome) = request.outcome.clone().filter(|o| o.get(UNLOGGED).is_some()) {
+                self.log_settlement(id, outcome)?;
+                return self.reload(id);
+            }
             return Ok(request);
         }
         if request.expires_at <= now {
@@ -488,17 +492,37 @@ impl Authority {
         } else {
             RequestState::Deny
         };
-        let index = self.log_decided(&decided)?;
-        let response = decided.logged_at(index);
-        let outcome = serde_json::to_value(&response)
+        // Settle first, then log: of nodes reaching the quorum at once, one settles, and only
+        // its decision is logged and its writ handed out. Until the decision is durable the
+        // outcome holds the entry instead of an index, and nobody is shown the writ.
+        self.record_link_of(&decided)?;
+        let mut outcome = serde_json::to_value(&decided.response)
             .map_err(|e| ApiError::Internal(format!("settled request: {e}")))?;
-        if self.approvals().settle(&request.id, state, &outcome)? {
-            tracing::info!(request = %request.id, %state, "approval request settled at quorum");
-            self.announce_settled();
+        outcome[UNLOGGED] = decided.entry;
+        if !self.approvals().settle(&request.id, state, &outcome)? {
+            return Ok(());
         }
+        tracing::info!(request = %request.id, %state, "approval request settled at quorum");
+        self.log_settlement(&request.id, outcome)
+    }
+
+    /// Logs a settlement's decision and records its index: from then on its writ is shown to
+    /// the requester. Run again (a crash, a database outage) it may log the same decision
+    /// twice, never a second writ.
+    fn log_settlement(&self, id: &str, mut outcome: Value) -> Result<(), ApiError> {
+        let Some(entry) = outcome.as_object_mut().and_then(|o| o.remove(UNLOGGED)) else {
+            return Ok(());
+        };
+        let index = self.append(&entry)?;
+        outcome["log_index"] = json!(index);
+        self.approvals().record_outcome(id, &outcome)?;
+        self.announce_settled();
         Ok(())
     }
 }
+
+/// In a settlement's outcome: the decision entry not yet durable in the log.
+const UNLOGGED: &str = "unlogged_entry";
 
 /// The view of `request` for `caller`.
 fn view(
@@ -507,11 +531,21 @@ fn view(
     request: &ApprovalRequest,
 ) -> Result<RequestView, ApiError> {
     let asked = asked_of(request)?;
+    let unlogged = request
+        .outcome
+        .as_ref()
+        .is_some_and(|o| o.get(UNLOGGED).is_some());
     let outcome: Option<AuthorizeResponse> = match (&request.state, &request.outcome) {
-        (RequestState::Permit | RequestState::Deny, Some(o)) => {
+        (RequestState::Permit | RequestState::Deny, Some(o)) if !unlogged => {
             serde_json::from_value(o.clone()).ok()
         }
         _ => None,
+    };
+    // Settled but its decision not yet durable: shown as still pending.
+    let state = if unlogged {
+        RequestState::Pending
+    } else {
+        request.state
     };
     let is_requester = caller.name == request.principal;
     let rejected_by = request
@@ -523,7 +557,7 @@ fn view(
     Ok(RequestView {
         request_id: request.id.clone(),
         authority: authority.to_owned(),
-        state: request.state.to_string(),
+        state: state.to_string(),
         principal: request.principal.clone(),
         action: a.action,
         resource: a.resource,

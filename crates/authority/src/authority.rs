@@ -456,10 +456,9 @@ impl Authority {
         Ok(())
     }
 
-    /// Logs a decision made off the request path (a release at quorum), durably.
-    pub(crate) fn log_decided(&self, decided: &Decided) -> Result<u64, ApiError> {
-        self.record_link(decided)?;
-        self.append(&decided.entry)
+    /// Records a delegated decision's link (before its writ can leave).
+    pub(crate) fn record_link_of(&self, decided: &Decided) -> Result<(), ApiError> {
+        self.record_link(decided)
     }
 
     fn record_link(&self, decided: &Decided) -> Result<(), ApiError> {

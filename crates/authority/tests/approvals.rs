@@ -722,3 +722,125 @@ async fn concurrent_approvals_release_one_writ() {
         assert_eq!(permits, 1, "round {round}");
     }
 }
+
+/// Two authority nodes on one PostgreSQL database: approvals given at either count, and when
+/// the last two arrive at both nodes at once, exactly one writ is issued and logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_reaching_the_quorum_together_issue_one_writ() {
+    let Ok(base) = std::env::var("WRIT_TEST_DATABASE_URL") else {
+        eprintln!("skipped: WRIT_TEST_DATABASE_URL is not set (PostgreSQL tests)");
+        return;
+    };
+    let url = writ_store::postgres::scratch_url(&base).unwrap();
+    let node = |seed: u8| {
+        let db = writ_store::PgDatabase::connect(&url).unwrap();
+        let signer = writ_log::NoteSigner::from_seed("writ.test/log", &[3; 32]).unwrap();
+        let log = writ_store::postgres::PgLog::open_or_create(db.clone(), "writ.test/log", signer)
+            .unwrap();
+        let policy = writ_policy::PolicySet::from_texts(
+            writ_policy::EXAMPLE_SCHEMA,
+            writ_policy::EXAMPLE_POLICIES,
+            writ_policy::EXAMPLE_ENTITIES,
+        )
+        .unwrap();
+        let authority = std::sync::Arc::new(
+            writ_authority::Authority::new(
+                writ_authority::AuthorityConfig::new(ISSUER),
+                SigningKey::from_seed(&[seed; 32]),
+                writ_authority::Stores::postgres(db, log),
+                policy,
+            )
+            .unwrap(),
+        );
+        (writ_authority::router(authority.clone()), authority)
+    };
+    let (a, authority) = node(9);
+    let (b, _) = node(10);
+    let principals = authority.principals();
+    let add = |name: &str, role: Role, groups: &[&str]| {
+        let token = format!("writ_test_{name}");
+        let groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+        principals
+            .add(name, role, &groups, &Sha256Digest::of(token.as_bytes()), 1)
+            .unwrap();
+        token
+    };
+    let bot = add("finance-bot", Role::Agent, &["payments"]);
+    add("gate-1", Role::Executor, &[]);
+    let approvers: Vec<Approver> = (0..3u8)
+        .map(|k| {
+            let name = format!("approver-{k}");
+            let token = add(&name, Role::Approver, &["finance"]);
+            let key = SigningKey::from_seed(&[40 + k; 32]);
+            principals
+                .set_approval_key(&name, &key.verifying_key())
+                .unwrap();
+            Approver { token, key }
+        })
+        .collect();
+
+    for round in 0..10u64 {
+        let (status, pending) = call(
+            &a,
+            "POST",
+            "/v1/authorize",
+            Some(&bot),
+            Some(pay(30_000 + round)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{pending}");
+        let rid = id(&pending).to_owned();
+        // One approval at node B, then the last two at both nodes at once.
+        let (got, _) = vote_at(&b, &approvers[0], &rid, &pending).await;
+        assert_eq!(got, StatusCode::OK);
+        let racers: Vec<_> = [(&a, &approvers[1]), (&b, &approvers[2])]
+            .into_iter()
+            .map(|(app, who)| {
+                let (app, token, body, path) = (
+                    app.clone(),
+                    who.token.clone(),
+                    approval(&pending, &who.key),
+                    format!("/v1/requests/{rid}/approvals"),
+                );
+                tokio::spawn(
+                    async move { call(&app, "POST", &path, Some(&token), Some(body)).await },
+                )
+            })
+            .collect();
+        for racer in racers {
+            let (got, answer) = racer.await.unwrap();
+            assert!(
+                got == StatusCode::OK || answer["error"]["code"] == "request_closed",
+                "{got}: {answer}"
+            );
+        }
+        let (_, view) = call(&b, "GET", &format!("/v1/requests/{rid}"), Some(&bot), None).await;
+        assert_eq!(view["state"], "permit", "{view}");
+        let (_, entries) = call(&a, "GET", "/v1/log/entries?from=0&limit=1000", None, None).await;
+        let permits: Vec<&Value> = entries["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| &e["entry"])
+            .filter(|e| e["decision"] == "permit" && e["request_id"] == rid.as_str())
+            .collect();
+        assert_eq!(permits.len(), 1, "round {round}: {permits:?}");
+        assert_eq!(permits[0]["jti"], view["jti"]);
+    }
+}
+
+async fn vote_at(
+    app: &axum::Router,
+    who: &Approver,
+    rid: &str,
+    pending: &Value,
+) -> (StatusCode, Value) {
+    call(
+        app,
+        "POST",
+        &format!("/v1/requests/{rid}/approvals"),
+        Some(&who.token),
+        Some(approval(pending, &who.key)),
+    )
+    .await
+}

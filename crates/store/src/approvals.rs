@@ -122,4 +122,6 @@ pub trait ApprovalStore: Send + Sync + std::fmt::Debug {
     fn settle(&self, id: &str, state: RequestState, outcome: &Value) -> Result<bool, StoreError>;
     /// The pending requests whose time ran out by `now`.
     fn due(&self, now: u64) -> Result<Vec<String>, StoreError>;
+    /// Replaces the outcome of a settled request (a pending one is left alone).
+    fn record_outcome(&self, id: &str, outcome: &Value) -> Result<(), StoreError>;
 }

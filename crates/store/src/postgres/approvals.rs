@@ -224,6 +224,20 @@ impl ApprovalStore for PgApprovals {
         })
     }
 
+    fn record_outcome(&self, id: &str, outcome: &Value) -> Result<(), StoreError> {
+        let (id, outcome) = (id.to_owned(), outcome.to_string());
+        self.db.run(move |client| async move {
+            client
+                .execute(
+                    "UPDATE approval_requests SET outcome = $2
+                     WHERE id = $1 AND state <> 'pending'",
+                    &[&id, &outcome],
+                )
+                .await?;
+            Ok(())
+        })
+    }
+
     fn settle(&self, id: &str, state: RequestState, outcome: &Value) -> Result<bool, StoreError> {
         let (id, outcome) = (id.to_owned(), outcome.to_string());
         let changed = self.db.run(move |client| async move {

@@ -278,6 +278,15 @@ impl SqliteApprovals {
         Ok(changed == 1)
     }
 
+    /// Replaces the outcome of a settled request (a pending one is left alone).
+    pub fn record_outcome(&self, id: &str, outcome: &Value) -> Result<(), StoreError> {
+        self.conn()?.execute(
+            "UPDATE approval_requests SET outcome = ?2 WHERE id = ?1 AND state <> 'pending'",
+            params![id, outcome.to_string()],
+        )?;
+        Ok(())
+    }
+
     /// The pending requests whose time ran out by `now`.
     pub fn due(&self, now: u64) -> Result<Vec<String>, StoreError> {
         let conn = self.conn()?;
@@ -312,6 +321,9 @@ impl ApprovalStore for SqliteApprovals {
     }
     fn due(&self, now: u64) -> Result<Vec<String>, StoreError> {
         SqliteApprovals::due(self, now)
+    }
+    fn record_outcome(&self, id: &str, outcome: &Value) -> Result<(), StoreError> {
+        SqliteApprovals::record_outcome(self, id, outcome)
     }
 }
 
