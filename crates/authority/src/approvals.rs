@@ -381,7 +381,11 @@ impl Authority {
             .get(id)?
             .ok_or_else(|| ApiError::NotFound(format!("no approval request `{id}`")))?;
         if request.state != RequestState::Pending {
-            if let Some(outcome) = request.outcome.clone().filter(|o| o.get(UNLOGGED).is_some()) {
+            if let Some(outcome) = request
+                .outcome
+                .clone()
+                .filter(|o| o.get(UNLOGGED).is_some())
+            {
                 self.log_settlement(id, outcome)?;
                 return self.reload(id);
             }

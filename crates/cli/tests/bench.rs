@@ -140,3 +140,112 @@ fn usage_errors_and_an_unreachable_server() {
     assert_eq!(status(&out), 69, "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(stdout_json(&out)["code"], "unavailable");
 }
+
+#[test]
+fn nodes_on_postgres_are_compared_with_the_sqlite_node() {
+    let database = match std::env::var("WRIT_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            eprintln!("skipped: WRIT_TEST_DATABASE_URL is not set (PostgreSQL tests)");
+            return;
+        }
+    };
+    let out = run(
+        &[
+            "bench",
+            "authorize",
+            "--database-url",
+            &database,
+            "--nodes",
+            "1,2,3",
+            "--rates",
+            "20",
+            "--duration-secs",
+            "0.5",
+            "--warmup-secs",
+            "0",
+            "--clients",
+            "3",
+            "--cpu-secs",
+            "0.1",
+            "--json",
+        ],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(status(&out), 0, "stderr: {stderr}");
+    let report = stdout_json(&out);
+
+    let sections = report["configurations"].as_array().expect("configurations");
+    let names: Vec<&str> = sections
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["sqlite x1", "postgres x1", "postgres x2", "postgres x3"],
+        "{report}"
+    );
+    for (section, nodes) in sections.iter().zip([1u64, 1, 2, 3]) {
+        assert_eq!(section["nodes"], nodes, "{section}");
+        assert_eq!(
+            section["urls"].as_array().unwrap().len() as u64,
+            nodes,
+            "{section}"
+        );
+        let postgres = section["backend"] == "postgres";
+        let open = section["open"].as_array().expect("open steps");
+        assert_eq!(open.len(), 1, "{section}");
+        let step = &open[0];
+        assert_eq!(step["scheduled"], 10, "{step}");
+        assert_eq!(step["permits"], 10, "every answer a permit: {step}");
+        for zero in ["deny", "errors", "dropped"] {
+            assert_eq!(step[zero], 0, "{zero}: {step}");
+        }
+        // Round-robin: every node got requests over a connection of its own.
+        assert!(step["connections"].as_u64().unwrap() >= nodes, "{step}");
+        let cpu = &step["cpu"];
+        assert!(number(&cpu["server_cores"], "server cpu") >= 0.0, "{cpu}");
+        if !postgres {
+            // Only measured for nodes on PostgreSQL (and where its processes are visible).
+            assert!(cpu.get("postgres_cores").is_none(), "{cpu}");
+        }
+        if nodes > 1 {
+            assert_eq!(
+                cpu["server_cores_by_node"].as_array().unwrap().len(),
+                nodes as usize,
+                "{cpu}"
+            );
+        }
+        let closed = section["closed"].as_array().expect("closed steps");
+        assert_eq!(closed.len(), 1, "{section}");
+        let step = &closed[0];
+        assert!(step["permits"].as_u64().unwrap() > 0, "{step}");
+        assert_eq!(step["deny"], 0, "every answer a permit: {step}");
+        assert_eq!(step["errors"], 0, "{step}");
+    }
+
+    let summary = report["summary"]["configurations"]
+        .as_array()
+        .expect("summary lines");
+    assert_eq!(summary.len(), 4, "{report}");
+    for (line, name) in summary.iter().zip(&names) {
+        assert_eq!(line["name"], *name, "{line}");
+        assert!(
+            number(&line["closed_per_sec"], "closed-loop throughput") > 0.0,
+            "{line}"
+        );
+        assert!(
+            number(&line["closed_ratio_to_cpu_bound"], "share of the bound") > 0.0,
+            "{line}"
+        );
+    }
+    assert_eq!(summary[0]["closed_vs_sqlite"], 1.0, "{}", summary[0]);
+    assert!(summary[0]["closed_vs_x1"].is_null(), "{}", summary[0]);
+    assert_eq!(summary[1]["closed_vs_x1"], 1.0, "{}", summary[1]);
+    assert!(
+        number(&summary[3]["closed_vs_x1"], "x3 / x1") > 0.0,
+        "{}",
+        summary[3]
+    );
+}

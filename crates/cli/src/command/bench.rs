@@ -16,8 +16,10 @@ use crate::error::CliError;
 use crate::exit::Exit;
 
 use self::client::{classify, Conn, Outcome, Target};
-use self::load::Pool;
-use self::report::{ClosedStep, OpenStep, Report, Summary};
+use self::load::{Node, Pool};
+use self::report::{
+    Backend, ClosedStep, MultiReport, MultiSummary, OpenStep, Report, Section, Summary,
+};
 
 /// Benchmarks.
 #[derive(Subcommand)]
@@ -78,9 +80,39 @@ authentication, JSON or durable log).
 SUMMARY: the highest offered rate whose p99 < --p99-goal-ms with achieved ≥ 95% of offered \
 and no deny, error or dropped request; and that rate as a share of the bare CPU bound.
 
---json prints one JSON object with every figure instead of the tables. Progress goes to \
-stderr. Exit status: 0 measured (whatever the figures), 64 usage error, 69 the server could \
-not be started or reached or refused the request, 70 internal error.";
+SEVERAL NODES ON POSTGRESQL (--database-url URL, --nodes N,…): one run measures, one after \
+the other, `sqlite x1` (the spawned SQLite node above) and then `postgres xN` for each N of \
+--nodes: N `writ serve` nodes on a fresh, empty schema of that database (its own for each N, \
+dropped at the end), sharing one data dir (the first node creates it, the others start on it \
+together: one issuer, one signing key). Requests go round-robin over the nodes, every \
+connection bound to one node: the i-th open-loop request to node i mod N (--max-in-flight \
+counts all nodes), closed-loop client c to node c mod N (with fewer clients than nodes some \
+nodes idle). Each configuration is stopped before the next starts and gets a section headed \
+`=== sqlite x1 (URL) ===`, `=== postgres x2 (URL, URL) ===` … with the tables above, where
+  srv cpu     sums the N nodes (each node's share is `server_cores_by_node` in --json).
+  pg cpu      CPU cores of every process named `postgres` on this machine: the PostgreSQL \
+server's backends, WAL writer, checkpointer …, including work it did for others meanwhile \
+(an upper bound of the nodes' share when others use the server); - for SQLite or a server \
+elsewhere. other cpu excludes it.
+  pg ours     of those, the backends at the other end of the nodes' own connections (a lower \
+bound: shared work such as WAL writing is not in it); - where their sockets cannot be read \
+(other users' /proc/PID/fd need privileges).
+The SUMMARY then has a line per configuration in two tables: the sustained rate (as above) \
+and the best closed-loop throughput (the step with most requests/s and no deny or error), \
+each with its p99, its share of the bare CPU bound (`of bound`), and ratios: `vs sqlite` to \
+sqlite x1, `vs x1` to postgres x1 (no loss from sharing: x3 ≥ 1.00x). The closed-loop table \
+adds the CPU cores used during that step, `busy` being every core in use: near the core \
+count, the machine was the limit and the columns say who used it; well below, the nodes were \
+waiting (for commits, locks or the log's one sequencer) rather than computing. Sustained \
+rates can only be values of --rates; the closed-loop figures are finer. A run takes about \
+(1 + number of --nodes) × (number of --rates + number of --clients) × (--duration-secs + \
+--warmup-secs) seconds: 4 × 9 × 6 s ≈ 4 minutes with the defaults.
+
+--json prints one JSON object with every figure instead of the tables (with --database-url: \
+`configurations`, each with its `name`, `urls`, `open` and `closed`, and `summary` with a \
+line per configuration). Progress goes to stderr. Exit status: 0 measured (whatever the \
+figures), 64 usage error, 69 the server or the database could not be started or reached or \
+refused the request, 70 internal error.";
 
 /// `writ bench authorize`.
 #[derive(Args)]
@@ -131,6 +163,20 @@ pub struct AuthorizeArgs {
     /// With --url: the registered executor to name as audience.
     #[arg(long, value_name = "NAME", requires = "url")]
     audience: Option<String>,
+    /// Also measure `writ serve` nodes sharing this PostgreSQL database (each node count on
+    /// a fresh schema of its own, dropped afterwards), after the SQLite single node.
+    #[arg(long, value_name = "URL", conflicts_with = "url")]
+    database_url: Option<String>,
+    /// With --database-url: the node counts to measure, one configuration each.
+    #[arg(
+        long,
+        value_name = "N,…",
+        value_delimiter = ',',
+        default_value = "1,2,3",
+        requires = "database_url",
+        value_parser = clap::value_parser!(u8).range(1..=16)
+    )]
+    nodes: Vec<u8>,
     /// Print one JSON object with every figure instead of tables.
     #[arg(long)]
     json: bool,
@@ -152,17 +198,23 @@ fn non_negative_secs(text: &str) -> Result<f64, String> {
 
 pub fn run(cmd: BenchCommand) -> Exit {
     match cmd {
-        BenchCommand::Authorize(args) => match authorize(&args) {
-            Ok(report) => {
-                if args.json {
-                    println!("{}", report.to_json());
-                } else {
-                    print!("{}", report.to_table());
+        BenchCommand::Authorize(args) => {
+            let printed = match &args.database_url {
+                None => authorize(&args).map(|r| (r.to_json(), r.to_table())),
+                Some(url) => authorize_nodes(&args, url).map(|r| (r.to_json(), r.to_table())),
+            };
+            match printed {
+                Ok((json, table)) => {
+                    if args.json {
+                        println!("{json}");
+                    } else {
+                        print!("{table}");
+                    }
+                    Exit::Success
                 }
-                Exit::Success
+                Err(e) => e.report(args.json),
             }
-            Err(e) => e.report(args.json),
-        },
+        }
     }
 }
 
@@ -170,11 +222,38 @@ fn progress(text: &str) {
     eprintln!("writ bench: {text}");
 }
 
-fn authorize(args: &AuthorizeArgs) -> Result<Report, CliError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+fn new_runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| CliError::Internal(format!("cannot start the runtime: {e}")))?;
+        .map_err(|e| CliError::Internal(format!("cannot start the runtime: {e}")))
+}
+
+/// Measures the nodes' load steps, or stops at Ctrl-C.
+fn measure(
+    runtime: &tokio::runtime::Runtime,
+    args: &AuthorizeArgs,
+    nodes: &Arc<[Node]>,
+    meter: &Meter,
+) -> Result<(Vec<OpenStep>, Vec<ClosedStep>), CliError> {
+    runtime.block_on(async {
+        tokio::select! {
+            result = measure_load(args, nodes, meter) => result,
+            _ = tokio::signal::ctrl_c() => Err(CliError::Internal("interrupted".into())),
+        }
+    })
+}
+
+fn bare_cpu_bound(args: &AuthorizeArgs) -> Result<cpu::CpuBound, CliError> {
+    progress(&format!(
+        "bare CPU bound: deciding and signing in process for {} s",
+        args.cpu_secs
+    ));
+    cpu::measure(Duration::from_secs_f64(args.cpu_secs))
+}
+
+fn authorize(args: &AuthorizeArgs) -> Result<Report, CliError> {
+    let runtime = new_runtime()?;
     // The server (if spawned) lives until the load is done; its drop stops it.
     let (spawned, target) = match (&args.url, &args.token, &args.audience) {
         (Some(url), Some(token), Some(audience)) => (None, Target::new(url, token, audience)?),
@@ -183,30 +262,29 @@ fn authorize(args: &AuthorizeArgs) -> Result<Report, CliError> {
         }
         _ => {
             progress("starting `writ serve` in a temporary data dir");
-            let spawned = server::Spawned::start()?;
-            let target = Target::new(&spawned.url, &spawned.token, server::AUDIENCE)?;
+            let spawned = server::Spawned::sqlite()?;
+            let target = Target::new(&spawned.urls[0], &spawned.token, server::AUDIENCE)?;
             (Some(spawned), target)
         }
     };
-    let server_pid = spawned.as_ref().map(server::Spawned::pid);
-    let target = Arc::new(target);
-    let (open, closed) = runtime.block_on(async {
-        tokio::select! {
-            result = measure_load(args, &target, server_pid) => result,
-            _ = tokio::signal::ctrl_c() => Err(CliError::Internal("interrupted".into())),
-        }
-    })?;
+    let url = target.url.clone();
+    let meter = Meter {
+        label: String::new(),
+        pids: spawned
+            .as_ref()
+            .map(server::Spawned::pids)
+            .unwrap_or_default(),
+        postgres: false,
+    };
+    let nodes: Arc<[Node]> = Arc::new([Node::new(target)]);
+    let (open, closed) = measure(&runtime, args, &nodes, &meter)?;
     // Stop the server before measuring CPU, so the two do not compete.
     drop(spawned);
-    progress(&format!(
-        "bare CPU bound: deciding and signing in process for {} s",
-        args.cpu_secs
-    ));
-    let cpu = cpu::measure(Duration::from_secs_f64(args.cpu_secs))?;
+    let cpu = bare_cpu_bound(args)?;
     let summary = Summary::of(&open, &cpu, args.p99_goal_ms);
     Ok(Report {
-        url: target.url.clone(),
-        spawned: server_pid.is_some(),
+        url,
+        spawned: !meter.pids.is_empty(),
         duration_secs: args.duration_secs,
         warmup_secs: args.warmup_secs,
         max_in_flight: usize::from(args.max_in_flight),
@@ -215,6 +293,84 @@ fn authorize(args: &AuthorizeArgs) -> Result<Report, CliError> {
         cpu,
         summary,
     })
+}
+
+/// The SQLite single node, then N nodes on PostgreSQL for each N of --nodes, one after the
+/// other (each stopped before the next starts), then the bare CPU bound.
+fn authorize_nodes(args: &AuthorizeArgs, database_url: &str) -> Result<MultiReport, CliError> {
+    let mut counts = args.nodes.clone();
+    counts.sort_unstable();
+    if counts.windows(2).any(|w| w[0] == w[1]) {
+        return Err(CliError::Usage("--nodes lists a node count twice".into()));
+    }
+    let runtime = new_runtime()?;
+    let configurations = std::iter::once((Backend::Sqlite, 1)).chain(
+        args.nodes
+            .iter()
+            .map(|&n| (Backend::Postgres, usize::from(n))),
+    );
+    let mut sections = Vec::new();
+    for (backend, n) in configurations {
+        let spawned = match backend {
+            Backend::Sqlite => {
+                progress("sqlite x1: starting `writ serve` in a temporary data dir");
+                server::Spawned::sqlite()?
+            }
+            Backend::Postgres => {
+                progress(&format!(
+                    "postgres x{n}: starting {n} `writ serve` node(s) on a fresh schema"
+                ));
+                server::Spawned::postgres(database_url, n)?
+            }
+        };
+        if let Some(schema) = spawned.schema() {
+            progress(&format!(
+                "postgres x{n}: {} on schema {schema}",
+                spawned.urls.join(", ")
+            ));
+        }
+        let nodes = spawned
+            .urls
+            .iter()
+            .map(|url| Target::new(url, &spawned.token, server::AUDIENCE).map(Node::new))
+            .collect::<Result<Arc<[Node]>, CliError>>()?;
+        let meter = Meter {
+            label: format!("{} x{n}: ", backend.as_str()),
+            pids: spawned.pids(),
+            postgres: backend == Backend::Postgres,
+        };
+        let (open, closed) = measure(&runtime, args, &nodes, &meter)?;
+        let urls = spawned.urls.clone();
+        // Stopped (and its schema dropped) before the next configuration starts.
+        drop(spawned);
+        sections.push(Section::new(backend, urls, open, closed));
+    }
+    let cpu = bare_cpu_bound(args)?;
+    let summary = MultiSummary::of(&sections, &cpu, args.p99_goal_ms);
+    Ok(MultiReport {
+        database: report::redact_url(database_url),
+        duration_secs: args.duration_secs,
+        warmup_secs: args.warmup_secs,
+        max_in_flight: usize::from(args.max_in_flight),
+        configurations: sections,
+        cpu,
+        summary,
+    })
+}
+
+/// What each step's CPU meter watches, and how progress lines name the configuration.
+struct Meter {
+    label: String,
+    /// The spawned nodes (none for --url).
+    pids: Vec<u32>,
+    /// Whether to read the PostgreSQL server's CPU too.
+    postgres: bool,
+}
+
+impl Meter {
+    fn start(&self) -> report::CpuMeter {
+        report::CpuMeter::start(&self.pids, self.postgres)
+    }
 }
 
 /// One request first: an unreachable server or a refused token ends the run with its reason.
@@ -253,43 +409,50 @@ async fn preflight(target: &Target, pool: &Pool, timeout: Duration) -> Result<()
 
 async fn measure_load(
     args: &AuthorizeArgs,
-    target: &Arc<Target>,
-    server_pid: Option<u32>,
+    nodes: &Arc<[Node]>,
+    meter: &Meter,
 ) -> Result<(Vec<OpenStep>, Vec<ClosedStep>), CliError> {
-    let pool = Pool::default();
     let timeout = Duration::from_secs_f64(args.timeout_secs);
     let duration = Duration::from_secs_f64(args.duration_secs);
     let warmup = Duration::from_secs_f64(args.warmup_secs);
     let max_in_flight = usize::from(args.max_in_flight);
-    preflight(target, &pool, timeout).await?;
+    let label = &meter.label;
+    for node in nodes.iter() {
+        preflight(&node.target, &node.pool, timeout).await?;
+    }
 
     let mut open = Vec::new();
     for &rate in &args.rates {
         progress(&format!(
-            "open loop: {rate}/s for {} s (+{} s warm-up)",
+            "{label}open loop: {rate}/s for {} s (+{} s warm-up)",
             args.duration_secs, args.warmup_secs
         ));
         if !warmup.is_zero() {
-            load::open_loop(target, &pool, rate, warmup, max_in_flight, timeout).await;
+            load::open_loop(nodes, rate, warmup, max_in_flight, timeout).await;
         }
-        let cpu = report::CpuMeter::start(server_pid);
-        let (tally, elapsed) =
-            load::open_loop(target, &pool, rate, duration, max_in_flight, timeout).await;
-        open.push(OpenStep::new(rate, tally, elapsed, cpu.stop(), pool.idle()));
+        let cpu = meter.start();
+        let (tally, elapsed) = load::open_loop(nodes, rate, duration, max_in_flight, timeout).await;
+        open.push(OpenStep::new(
+            rate,
+            tally,
+            elapsed,
+            cpu.stop(),
+            load::idle(nodes),
+        ));
     }
 
     let mut closed = Vec::new();
     for &clients in &args.clients {
         let clients = usize::from(clients);
         progress(&format!(
-            "closed loop: {clients} client(s) for {} s (+{} s warm-up)",
+            "{label}closed loop: {clients} client(s) for {} s (+{} s warm-up)",
             args.duration_secs, args.warmup_secs
         ));
         if !warmup.is_zero() {
-            load::closed_loop(target, &pool, clients, warmup, timeout).await;
+            load::closed_loop(nodes, clients, warmup, timeout).await;
         }
-        let cpu = report::CpuMeter::start(server_pid);
-        let (tally, elapsed) = load::closed_loop(target, &pool, clients, duration, timeout).await;
+        let cpu = meter.start();
+        let (tally, elapsed) = load::closed_loop(nodes, clients, duration, timeout).await;
         closed.push(ClosedStep::new(clients, tally, elapsed, cpu.stop()));
     }
     Ok((open, closed))

@@ -1,5 +1,6 @@
 //! Offering load: open loop (requests leave on a fixed schedule, whatever the answers do)
-//! and closed loop (each client waits for its answer before it asks again).
+//! and closed loop (each client waits for its answer before it asks again), spread
+//! round-robin over one or more authority nodes.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -43,6 +44,28 @@ impl Pool {
     }
 }
 
+/// One authority node under load: where its requests go, and its idle connections (a
+/// connection belongs to one node).
+#[derive(Clone)]
+pub struct Node {
+    pub target: Arc<Target>,
+    pub pool: Pool,
+}
+
+impl Node {
+    pub fn new(target: Target) -> Self {
+        Node {
+            target: Arc::new(target),
+            pool: Pool::default(),
+        }
+    }
+}
+
+/// Idle connections over every node.
+pub fn idle(nodes: &[Node]) -> usize {
+    nodes.iter().map(|n| n.pool.idle()).sum()
+}
+
 /// One request on a pooled (or new) connection: its outcome and when it ended.
 async fn one(target: &Target, pool: &Pool, timeout: Duration) -> (Outcome, Instant) {
     let mut conn = match pool.take() {
@@ -72,15 +95,14 @@ async fn one(target: &Target, pool: &Pool, timeout: Duration) -> (Outcome, Insta
 }
 
 /// Open loop: `rate` requests per second for `duration`, the i-th due at `start + i/rate`
-/// whatever happened to the earlier ones. A request due while `max_in_flight` are out is
-/// dropped (counted, never sent late). Latency counts from the due time, so a stalled server
+/// (and sent to node i mod N) whatever happened to the earlier ones. A request due while
+/// `max_in_flight` are out is dropped (counted, never sent late). Latency counts from the due time, so a stalled server
 /// shows as latency rather than as a lower offered rate (no coordinated omission).
 ///
 /// The schedule is kept by a thread of its own that sleeps until each due time (the async
 /// timer only wakes on millisecond ticks) and spawns the request onto this runtime.
 pub async fn open_loop(
-    target: &Arc<Target>,
-    pool: &Pool,
+    nodes: &Arc<[Node]>,
     rate: u32,
     duration: Duration,
     max_in_flight: usize,
@@ -97,12 +119,7 @@ pub async fn open_loop(
     };
     let (scheduled_tx, scheduled_rx) = tokio::sync::oneshot::channel();
     {
-        let (target, pool, tally, in_flight) = (
-            target.clone(),
-            pool.clone(),
-            tally.clone(),
-            in_flight.clone(),
-        );
+        let (nodes, tally, in_flight) = (nodes.clone(), tally.clone(), in_flight.clone());
         std::thread::spawn(move || {
             let mut dropped = 0u64;
             let mut i = 0u64;
@@ -114,6 +131,7 @@ pub async fn open_loop(
                 let now = Instant::now();
                 while i < total && due(i) <= now {
                     let scheduled = due(i);
+                    let node = &nodes[usize::try_from(i % nodes.len() as u64).unwrap_or(0)];
                     i += 1;
                     if in_flight.load(Ordering::Relaxed) >= max_in_flight {
                         dropped += 1;
@@ -121,8 +139,8 @@ pub async fn open_loop(
                     }
                     in_flight.fetch_add(1, Ordering::Relaxed);
                     let (target, pool, tally, in_flight) = (
-                        target.clone(),
-                        pool.clone(),
+                        node.target.clone(),
+                        node.pool.clone(),
                         tally.clone(),
                         in_flight.clone(),
                     );
@@ -158,10 +176,9 @@ pub async fn open_loop(
 }
 
 /// Closed loop: `clients` connections, each sending its next request as soon as the previous
-/// one is answered, until `duration` has passed.
+/// one is answered, until `duration` has passed. Client c talks to node c mod N.
 pub async fn closed_loop(
-    target: &Arc<Target>,
-    pool: &Pool,
+    nodes: &[Node],
     clients: usize,
     duration: Duration,
     timeout: Duration,
@@ -169,8 +186,9 @@ pub async fn closed_loop(
     let start = Instant::now();
     let deadline = start + duration;
     let mut tasks = JoinSet::new();
-    for _ in 0..clients {
-        let (target, pool) = (target.clone(), pool.clone());
+    for c in 0..clients {
+        let node = &nodes[c % nodes.len()];
+        let (target, pool) = (node.target.clone(), node.pool.clone());
         tasks.spawn(async move {
             let mut tally = Tally::default();
             while Instant::now() < deadline {

@@ -1,6 +1,6 @@
 //! What a run of requests adds up to: counts, latencies and their percentiles, CPU time.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -126,14 +126,159 @@ pub fn cpu_time(pid: Option<u32>) -> Option<Duration> {
         None => "/proc/self/stat".to_string(),
     };
     let text = std::fs::read_to_string(path).ok()?;
-    // The command name is in parentheses and may hold spaces: count fields after it.
-    let (_, rest) = text.rsplit_once(')')?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // Fields 14 (utime) and 15 (stime) of proc(5); `rest` starts at field 3.
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    // USER_HZ is 100 on every Linux architecture writ runs on.
-    Some(Duration::from_millis((utime + stime) * 10))
+    Some(ticks_time(Stat::parse(&text)?.own))
+}
+
+/// The PostgreSQL server's CPU time so far, from `/proc`.
+pub struct PgSample {
+    /// Every process named `postgres` on this machine, with that of their exited children
+    /// (a backend that ends is counted by the postmaster that reaped it).
+    pub total: Duration,
+    /// The backends serving the given nodes' connections, by pid; `None` when their sockets
+    /// cannot be read (other users' `/proc/PID/fd` need privileges).
+    pub serving: Option<BTreeMap<u32, Duration>>,
+}
+
+/// The PostgreSQL server's CPU time so far, and its backends connected to `node_pids` (told
+/// by matching both ends of each loopback TCP connection in `/proc/net/tcp*`). `None` when
+/// no process named `postgres` is visible (a remote server, or none).
+pub fn postgres_sample(node_pids: &[u32]) -> Option<PgSample> {
+    let mut total = 0u64;
+    let mut postgres = Vec::new();
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        // A process may end between listing and reading: skip it.
+        let Ok(text) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        if let Some(stat) = Stat::parse(&text).filter(|s| s.comm == "postgres") {
+            total += stat.own + stat.children;
+            postgres.push((pid, stat.own));
+        }
+    }
+    if postgres.is_empty() {
+        return None;
+    }
+    Some(PgSample {
+        total: ticks_time(total),
+        serving: serving_backends(node_pids, &postgres),
+    })
+}
+
+/// Of the `postgres` processes (pid, CPU ticks), those at the other end of a TCP connection
+/// of one of `node_pids`.
+fn serving_backends(node_pids: &[u32], postgres: &[(u32, u64)]) -> Option<BTreeMap<u32, Duration>> {
+    if node_pids.is_empty() {
+        return None;
+    }
+    let connections = tcp_connections();
+    // The far ends of the nodes' connections, as (local, remote) seen from there.
+    let far_ends: BTreeSet<(&str, &str)> = node_pids
+        .iter()
+        .flat_map(|&pid| socket_inodes(pid).unwrap_or_default())
+        .filter_map(|inode| connections.get(&inode))
+        .map(|(local, remote)| (remote.as_str(), local.as_str()))
+        .collect();
+    let mut serving = BTreeMap::new();
+    let mut readable = false;
+    for &(pid, own) in postgres {
+        let Some(inodes) = socket_inodes(pid) else {
+            continue;
+        };
+        readable = true;
+        let connected = inodes.iter().any(|inode| {
+            connections
+                .get(inode)
+                .is_some_and(|(l, r)| far_ends.contains(&(l.as_str(), r.as_str())))
+        });
+        if connected {
+            serving.insert(pid, ticks_time(own));
+        }
+    }
+    readable.then_some(serving)
+}
+
+/// The socket inodes a process holds open, from `/proc/PID/fd`.
+fn socket_inodes(pid: u32) -> Option<Vec<u64>> {
+    let entries = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    Some(
+        entries
+            .flatten()
+            .filter_map(|e| std::fs::read_link(e.path()).ok())
+            .filter_map(|target| {
+                let target = target.to_str()?;
+                target
+                    .strip_prefix("socket:[")?
+                    .strip_suffix(']')?
+                    .parse()
+                    .ok()
+            })
+            .collect(),
+    )
+}
+
+/// Every TCP socket of this network namespace: inode → (local, remote) address as written
+/// in `/proc/net/tcp` and `/proc/net/tcp6`.
+fn tcp_connections() -> BTreeMap<u64, (String, String)> {
+    let mut connections = BTreeMap::new();
+    for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+            if let (Some(local), Some(remote), Some(Ok(inode))) = (
+                fields.get(1),
+                fields.get(2),
+                fields.get(9).map(|i| i.parse::<u64>()),
+            ) {
+                if inode != 0 {
+                    connections.insert(inode, (local.to_string(), remote.to_string()));
+                }
+            }
+        }
+    }
+    connections
+}
+
+/// The fields of `/proc/PID/stat` the benchmark reads.
+struct Stat<'a> {
+    comm: &'a str,
+    /// utime + stime, in clock ticks.
+    own: u64,
+    /// cutime + cstime: of children waited for, in clock ticks.
+    children: u64,
+}
+
+impl<'a> Stat<'a> {
+    fn parse(text: &'a str) -> Option<Self> {
+        // The command name is in parentheses and may hold spaces: count fields after it.
+        let (head, rest) = text.rsplit_once(')')?;
+        let (_, comm) = head.split_once('(')?;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // Fields 14 to 17 (utime stime cutime cstime) of proc(5); `rest` starts at field 3.
+        let field = |i: usize| -> Option<u64> {
+            let v: i64 = fields.get(i)?.parse().ok()?;
+            Some(u64::try_from(v).unwrap_or(0))
+        };
+        Some(Stat {
+            comm,
+            own: field(11)? + field(12)?,
+            children: field(13).unwrap_or(0) + field(14).unwrap_or(0),
+        })
+    }
+}
+
+/// Clock ticks as time: USER_HZ is 100 on every Linux architecture writ runs on.
+fn ticks_time(n: u64) -> Duration {
+    Duration::from_millis(n * 10)
 }
 
 /// CPU time the whole machine has been busy so far (every CPU, every process), from the
@@ -154,7 +299,7 @@ pub fn machine_busy_time() -> Option<Duration> {
         .filter(|(i, _)| *i != 3 && *i != 4)
         .map(|(_, t)| t)
         .sum();
-    Some(Duration::from_millis(busy * 10))
+    Some(ticks_time(busy))
 }
 
 #[cfg(test)]
@@ -177,5 +322,20 @@ mod tests {
     fn own_cpu_time_is_readable() {
         assert!(cpu_time(None).is_some());
         assert!(machine_busy_time().is_some());
+        // Whether or not PostgreSQL runs here, reading it must not fail loudly.
+        let _ = postgres_sample(&[std::process::id()]);
+    }
+
+    #[test]
+    fn stat_lines() {
+        let line = "42 (postgres: idle) S 1 2 3 4 5 6 7 8 9 10 150 50 7 3 20 0 1 0";
+        let stat = Stat::parse(line).unwrap();
+        assert_eq!(
+            (stat.comm, stat.own, stat.children),
+            ("postgres: idle", 200, 10)
+        );
+        let stat = Stat::parse("7 (postgres) S 1 2 3 4 5 6 7 8 9 10 1 2 -1 0").unwrap();
+        assert_eq!((stat.comm, stat.own, stat.children), ("postgres", 3, 0));
+        assert!(Stat::parse("garbage").is_none());
     }
 }
