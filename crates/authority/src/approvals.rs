@@ -381,11 +381,12 @@ impl Authority {
             .get(id)?
             .ok_or_else(|| ApiError::NotFound(format!("no approval request `{id}`")))?;
         if request.state != RequestState::Pending {
-            if let Some(outcome) = request
-                .outcome
-                .clone()
-                .filter(|o| o.get(UNLOGGED).is_some())
-            {
+            if let Some(outcome) = request.outcome.clone().filter(|o| {
+                // Its own node failed between settling and logging (until the grace
+                // period is over it may be logging right now).
+                o.get(UNLOGGED).is_some()
+                    && o[SETTLED_AT].as_u64().unwrap_or(0) + LOGGING_GRACE_SECS <= now
+            }) {
                 self.log_settlement(id, outcome)?;
                 return self.reload(id);
             }
@@ -503,6 +504,7 @@ impl Authority {
         let mut outcome = serde_json::to_value(&decided.response)
             .map_err(|e| ApiError::Internal(format!("settled request: {e}")))?;
         outcome[UNLOGGED] = decided.entry;
+        outcome[SETTLED_AT] = json!(now);
         if !self.approvals().settle(&request.id, state, &outcome)? {
             return Ok(());
         }
@@ -518,6 +520,9 @@ impl Authority {
             return Ok(());
         };
         let index = self.append(&entry)?;
+        if let Some(o) = outcome.as_object_mut() {
+            o.remove(SETTLED_AT);
+        }
         outcome["log_index"] = json!(index);
         self.approvals().record_outcome(id, &outcome)?;
         self.announce_settled();
@@ -527,6 +532,11 @@ impl Authority {
 
 /// In a settlement's outcome: the decision entry not yet durable in the log.
 const UNLOGGED: &str = "unlogged_entry";
+/// In a settlement's outcome, while unlogged: when it was settled.
+const SETTLED_AT: &str = "settled_at";
+/// How long a settlement's own node has to log its decision before any node may: one decision
+/// (one writ) is logged twice only after a failure, never in a race.
+const LOGGING_GRACE_SECS: u64 = 10;
 
 /// The view of `request` for `caller`.
 fn view(

@@ -34,9 +34,15 @@ impl FromRequestParts<Arc<Authority>> for Caller {
             authority.metrics().unauthenticated();
             return Err(ApiError::Unauthenticated);
         };
-        // One indexed read of the principals table (WAL: readers never wait for the writer);
-        // cheaper here than a hop to the blocking pool and back on every call.
-        let found = authority.authenticate(token)?;
+        // SQLite: one indexed read (WAL: readers never wait for the writer), cheaper here than
+        // a hop to the blocking pool. PostgreSQL: a network round trip, which must not hold
+        // one of the few async workers while it waits.
+        let found = if authority.is_shared() {
+            let (a, t) = (authority.clone(), token.to_owned());
+            super::blocking(move || a.authenticate(&t)).await?
+        } else {
+            authority.authenticate(token)?
+        };
         match found {
             Some(principal) => {
                 let Some(limiter) = parts.extensions.get::<Arc<RateLimiter>>() else {

@@ -47,7 +47,14 @@ async fn authorize(
     let started = std::time::Instant::now();
     // Policy and signing are CPU work of tens of microseconds: they run here, and the wait for
     // the decision's group commit holds no thread (a blocking pool would grow with the load).
-    let response = authority.authorize_async(&caller, &request, now).await?;
+    let response = if authority.is_shared() {
+        // On PostgreSQL the decision reads the database (audience, lineage) and waits for
+        // the cluster's log: all of it on the blocking pool, none on the async workers.
+        let a = authority.clone();
+        super::blocking(move || a.authorize(&caller, &request, now)).await?
+    } else {
+        authority.authorize_async(&caller, &request, now).await?
+    };
     let decision = match response.decision {
         crate::authority::Outcome::Permit => "permit",
         crate::authority::Outcome::Deny => "deny",
