@@ -500,7 +500,7 @@ impl Authority {
         // Settle first, then log: of nodes reaching the quorum at once, one settles, and only
         // its decision is logged and its writ handed out. Until the decision is durable the
         // outcome holds the entry instead of an index, and nobody is shown the writ.
-        self.record_link_of(&decided)?;
+        self.record_link(&decided)?;
         let mut outcome = serde_json::to_value(&decided.response)
             .map_err(|e| ApiError::Internal(format!("settled request: {e}")))?;
         outcome[UNLOGGED] = decided.entry;

@@ -456,12 +456,8 @@ impl Authority {
         Ok(())
     }
 
-    /// Records a delegated decision's link (before its writ can leave).
-    pub(crate) fn record_link_of(&self, decided: &Decided) -> Result<(), ApiError> {
-        self.record_link(decided)
-    }
-
-    fn record_link(&self, decided: &Decided) -> Result<(), ApiError> {
+    /// Records a delegated decision's link, before its writ can leave.
+    pub(crate) fn record_link(&self, decided: &Decided) -> Result<(), ApiError> {
         if let Some((child, parent, holder, parent_holder)) = &decided.link {
             self.replay()
                 .record_link(child, parent, holder, parent_holder)?;
