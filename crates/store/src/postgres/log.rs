@@ -15,9 +15,8 @@
 //! version: logs in different schemas of one database do not wait for each other.
 
 use std::collections::HashMap;
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
 use deadpool_postgres::{GenericClient, Transaction};
 use tokio_postgres::types::ToSql;
@@ -30,8 +29,9 @@ use writ_log::{
 
 use super::{from_sql, to_sql, PgClient, PgDatabase, STATEMENT_TIMEOUT};
 use crate::error::StoreError;
+use crate::log::{is_canonical_entry, Request, WriterQueue};
 use crate::log::{AppendCallback, ConsumeCallback, ConsumeJob, LogStore};
-use crate::sqlite::{is_canonical_entry, Audit, AuditFinding};
+use crate::sqlite::{Audit, AuditFinding};
 
 /// Most requests one transaction takes; more wait for the next.
 const MAX_BATCH: usize = 4096;
@@ -72,23 +72,7 @@ pub struct PgLog {
     origin: String,
     verifier: NoteVerifier,
     lock_key: i64,
-    writer: Option<Writer>,
-}
-
-struct Writer {
-    queue: Mutex<Option<Sender<Request>>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
-}
-
-enum Request {
-    Append {
-        entry: Vec<u8>,
-        reply: AppendCallback,
-    },
-    Consume {
-        job: ConsumeJob,
-        reply: ConsumeCallback,
-    },
+    writer: Option<WriterQueue>,
 }
 
 /// A request made ready inside the transaction: its entry bytes and, for a consumption, its
@@ -249,17 +233,11 @@ impl PgLog {
             });
         }
         let mut log = Self::with_meta(db, meta, lock_key)?;
-        let (tx, rx) = mpsc::channel();
         let writer_db = log.db.clone();
         let origin = log.origin.clone();
-        let thread = std::thread::Builder::new()
-            .name("writ-pg-log-writer".into())
-            .spawn(move || run_writer(writer_db, origin, signer, lock_key, rx))
-            .map_err(|e| StoreError::Writer(e.to_string()))?;
-        log.writer = Some(Writer {
-            queue: Mutex::new(Some(tx)),
-            thread: Mutex::new(Some(thread)),
-        });
+        log.writer = Some(WriterQueue::start("writ-pg-log-writer", move |rx| {
+            run_writer(writer_db, origin, signer, lock_key, rx)
+        })?);
         Ok(log)
     }
 
@@ -308,27 +286,14 @@ impl PgLog {
     /// Appends one entry (its canonical bytes) and returns its index once it is durable.
     /// Concurrent callers share transactions.
     pub fn append(&self, entry: Vec<u8>) -> Result<u64, StoreError> {
-        let (reply, answer) = mpsc::sync_channel(1);
-        self.append_then(
-            entry,
-            Box::new(move |result| {
-                let _ = reply.send(result);
-            }),
-        )?;
-        answer
-            .recv()
-            .map_err(|_| StoreError::Writer("writer thread stopped".into()))?
+        self.writer()?.append(entry)
     }
 
     /// Queues one entry and returns at once; the writer calls `then` with its index once it is
-    /// durable (or with the error that kept it out). An error returned here means `then` is
-    /// never called.
+    /// durable (or with the error that kept it out). For callers that must not hold a thread
+    /// while the group commit runs. An error returned here means `then` is never called.
     pub fn append_then(&self, entry: Vec<u8>, then: AppendCallback) -> Result<(), StoreError> {
-        // Only what the audit accepts is written, so no caller can make the log unverifiable.
-        if !is_canonical_entry(&entry) {
-            return Err(StoreError::InvalidEntry);
-        }
-        self.send(Request::Append { entry, reply: then })
+        self.writer()?.append_then(entry, then)
     }
 
     /// Queues a consumption (see [`ConsumeJob`]) and returns at once; the writer calls `then`
@@ -336,21 +301,13 @@ impl PgLog {
     /// the revocation check and the mark of the id in this database's replay tables. An
     /// error returned here means `then` is never called.
     pub fn consume_then(&self, job: ConsumeJob, then: ConsumeCallback) -> Result<(), StoreError> {
-        self.send(Request::Consume { job, reply: then })
+        self.writer()?.consume_then(job, then)
     }
 
-    fn send(&self, request: Request) -> Result<(), StoreError> {
-        let writer = self
-            .writer
+    fn writer(&self) -> Result<&WriterQueue, StoreError> {
+        self.writer
             .as_ref()
-            .ok_or_else(|| StoreError::Writer("opened read-only".into()))?;
-        let queue = writer.queue.lock().map_err(|_| StoreError::Poisoned)?;
-        let queue = queue
-            .as_ref()
-            .ok_or_else(|| StoreError::Writer("log closed".into()))?;
-        queue
-            .send(request)
-            .map_err(|_| StoreError::Writer("writer thread stopped".into()))
+            .ok_or_else(|| StoreError::Writer("opened read-only".into()))
     }
 
     /// Entries committed so far, by every node.
@@ -488,14 +445,7 @@ impl PgLog {
     /// Stops the writer after the queued requests.
     pub fn close(&self) {
         if let Some(writer) = &self.writer {
-            if let Ok(mut queue) = writer.queue.lock() {
-                queue.take();
-            }
-            if let Ok(mut thread) = writer.thread.lock() {
-                if let Some(handle) = thread.take() {
-                    let _ = handle.join();
-                }
-            }
+            writer.close();
         }
     }
 }

@@ -9,9 +9,8 @@
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::Receiver;
 use std::sync::Mutex;
-use std::thread::JoinHandle;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use writ_core::{Consumed, RevocationSubject};
@@ -22,7 +21,9 @@ use writ_log::{
 
 use super::configure;
 use crate::error::StoreError;
-use crate::log::{AppendCallback, ConsumeCallback, ConsumeJob, LogStore};
+use crate::log::{
+    is_canonical_entry, AppendCallback, ConsumeCallback, ConsumeJob, LogStore, Request, WriterQueue,
+};
 
 const LOG_SCHEMA_VERSION: i64 = 1;
 
@@ -57,23 +58,7 @@ pub struct SqliteLog {
     origin: String,
     verifier: NoteVerifier,
     reader: Mutex<Connection>,
-    writer: Option<Writer>,
-}
-
-struct Writer {
-    queue: Mutex<Option<Sender<Request>>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
-}
-
-enum Request {
-    Append {
-        entry: Vec<u8>,
-        reply: AppendCallback,
-    },
-    Consume {
-        job: ConsumeJob,
-        reply: ConsumeCallback,
-    },
+    writer: Option<WriterQueue>,
 }
 
 /// A request made ready inside the transaction: its entry bytes and, for a consumption, its
@@ -195,16 +180,10 @@ impl SqliteLog {
             });
         }
         let conn = open_connection(path)?;
-        let (tx, rx) = mpsc::channel();
         let origin = log.origin.clone();
-        let thread = std::thread::Builder::new()
-            .name("writ-log-writer".into())
-            .spawn(move || run_writer(conn, origin, signer, rx))
-            .map_err(|e| StoreError::Writer(e.to_string()))?;
-        log.writer = Some(Writer {
-            queue: Mutex::new(Some(tx)),
-            thread: Mutex::new(Some(thread)),
-        });
+        log.writer = Some(WriterQueue::start("writ-log-writer", move |rx| {
+            run_writer(conn, origin, signer, rx)
+        })?);
         Ok(log)
     }
 
@@ -231,49 +210,28 @@ impl SqliteLog {
     /// Appends one entry (its canonical bytes) and returns its index once it is durable.
     /// Concurrent callers share transactions.
     pub fn append(&self, entry: Vec<u8>) -> Result<u64, StoreError> {
-        let (reply, answer) = mpsc::sync_channel(1);
-        self.append_then(
-            entry,
-            Box::new(move |result| {
-                let _ = reply.send(result);
-            }),
-        )?;
-        answer
-            .recv()
-            .map_err(|_| StoreError::Writer("writer thread stopped".into()))?
+        self.writer()?.append(entry)
     }
 
     /// Queues one entry and returns at once; the writer calls `then` with its index once it is
     /// durable (or with the error that kept it out). For callers that must not hold a thread
     /// while the group commit runs. An error returned here means `then` is never called.
     pub fn append_then(&self, entry: Vec<u8>, then: AppendCallback) -> Result<(), StoreError> {
-        // Only what the audit accepts is written, so no caller can make the log unverifiable.
-        if !is_canonical_entry(&entry) {
-            return Err(StoreError::InvalidEntry);
-        }
-        self.send(Request::Append { entry, reply: then })
+        self.writer()?.append_then(entry, then)
     }
 
     /// Queues a consumption (see [`ConsumeJob`]) and returns at once; the writer calls `then`
-    /// with the outcome and the entry's index once both are durable, in one transaction. The
-    /// replay tables are this log's database's: the authority's replay store must be the same
-    /// file. An error returned here means `then` is never called.
+    /// with the outcome and the entry's index once both are durable, in one transaction with
+    /// the revocation check and the mark of the id in this database's replay tables. An
+    /// error returned here means `then` is never called.
     pub fn consume_then(&self, job: ConsumeJob, then: ConsumeCallback) -> Result<(), StoreError> {
-        self.send(Request::Consume { job, reply: then })
+        self.writer()?.consume_then(job, then)
     }
 
-    fn send(&self, request: Request) -> Result<(), StoreError> {
-        let writer = self
-            .writer
+    fn writer(&self) -> Result<&WriterQueue, StoreError> {
+        self.writer
             .as_ref()
-            .ok_or_else(|| StoreError::Writer("opened read-only".into()))?;
-        let queue = writer.queue.lock().map_err(|_| StoreError::Poisoned)?;
-        let queue = queue
-            .as_ref()
-            .ok_or_else(|| StoreError::Writer("log closed".into()))?;
-        queue
-            .send(request)
-            .map_err(|_| StoreError::Writer("writer thread stopped".into()))
+            .ok_or_else(|| StoreError::Writer("opened read-only".into()))
     }
 
     fn read<T>(
@@ -400,14 +358,7 @@ impl SqliteLog {
     /// Stops the writer after the queued appends.
     pub fn close(&self) {
         if let Some(writer) = &self.writer {
-            if let Ok(mut queue) = writer.queue.lock() {
-                queue.take();
-            }
-            if let Ok(mut thread) = writer.thread.lock() {
-                if let Some(handle) = thread.take() {
-                    let _ = handle.join();
-                }
-            }
+            writer.close();
         }
     }
 }
@@ -796,15 +747,6 @@ fn audit(
         checkpoints: checkpoints.checked,
         finding,
     })
-}
-
-/// Whether `data` is what the log stores: the canonical JSON of a typed entry.
-pub(crate) fn is_canonical_entry(data: &[u8]) -> bool {
-    std::str::from_utf8(data)
-        .ok()
-        .and_then(|text| writ_core::canonical::parse_strict(text).ok())
-        .and_then(|value| writ_log::canonical_entry(&value).ok())
-        .is_some_and(|canonical| canonical == data)
 }
 
 /// The bytes of a BLOB or TEXT value; other SQL types hold no entry.

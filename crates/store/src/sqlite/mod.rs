@@ -9,7 +9,6 @@ mod replay;
 
 pub use approvals::SqliteApprovals;
 pub use keys::SqliteSigningKeys;
-pub(crate) use log::is_canonical_entry;
 pub use log::{Audit, AuditFinding, SqliteLog};
 pub use policies::SqlitePolicies;
 pub use principals::SqlitePrincipals;
