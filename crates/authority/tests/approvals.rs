@@ -844,3 +844,61 @@ async fn vote_at(
     )
     .await
 }
+
+/// A node that settled a request and died before its decision was durable: the settlement is
+/// shown as pending (no writ leaves unlogged) until the grace period is over, then any look at
+/// the request logs the decision and hands out the writ.
+#[tokio::test]
+async fn a_settlement_whose_decision_was_never_logged_is_logged_before_its_writ_leaves() {
+    let f = fixture();
+    let t = team(&f);
+    let store = writ_store::SqliteApprovals::open(&f.dir.path().join("writ.db")).unwrap();
+    let settle_unlogged = |rid: &str, settled_at: u64| {
+        let entry = json!({"type": "decision", "decision": "permit", "principal": "finance-bot",
+                           "request_id": rid, "jti": format!("jti-{rid}"), "at": settled_at});
+        let outcome = json!({"decision": "permit", "writ": format!("writ-{rid}"),
+                             "jti": format!("jti-{rid}"), "expires_at": 9, "log_index": 0,
+                             "reasons": [], "unlogged_entry": entry, "settled_at": settled_at});
+        assert!(store
+            .settle(rid, writ_store::RequestState::Permit, &outcome)
+            .unwrap());
+    };
+
+    // Settled just now by a node that may still be logging it: shown as pending, no writ.
+    let fresh = ask(&f, &t, 25_000).await;
+    settle_unlogged(id(&fresh), now());
+    let (_, view) = call(
+        &f.app,
+        "GET",
+        &format!("/v1/requests/{}", id(&fresh)),
+        Some(&t.bot),
+        None,
+    )
+    .await;
+    assert_eq!(view["state"], "pending", "{view}");
+    assert!(view.get("writ").is_none());
+
+    // Settled long ago and never logged: logged now, then handed out.
+    let stalled = ask(&f, &t, 26_000).await;
+    settle_unlogged(id(&stalled), 1);
+    let (_, view) = call(
+        &f.app,
+        "GET",
+        &format!("/v1/requests/{}", id(&stalled)),
+        Some(&t.bot),
+        None,
+    )
+    .await;
+    assert_eq!(view["state"], "permit", "{view}");
+    assert_eq!(view["writ"], format!("writ-{}", id(&stalled)));
+    let logged = entry(&f, view["log_index"].as_u64().unwrap()).await;
+    assert_eq!(logged["request_id"], stalled["request_id"]);
+    assert_eq!(logged["decision"], "permit");
+    let entries = all_entries(&f).await;
+    assert!(
+        !entries
+            .iter()
+            .any(|e| e["request_id"] == fresh["request_id"] && e["decision"] == "permit"),
+        "the fresh settlement is left to its own node"
+    );
+}
