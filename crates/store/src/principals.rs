@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-use writ_core::{Sha256Digest, VerifyingKey};
+use writ_core::{Jwk, Sha256Digest, VerifyingKey};
 
 use crate::error::StoreError;
 
@@ -100,4 +100,62 @@ pub trait PrincipalStore: Send + Sync + std::fmt::Debug {
     fn set_approval_key(&self, name: &str, key: &VerifyingKey) -> Result<(), StoreError>;
     /// The key the approver `name` signs approvals with, if registered.
     fn approval_key(&self, name: &str) -> Result<Option<VerifyingKey>, StoreError>;
+}
+
+/// The stored form of principals, the same in every backend: names checked before they are
+/// written, groups and approval keys as JSON text, and what is read back checked again.
+pub(crate) mod stored {
+    use super::*;
+
+    /// Refuses a principal or group name [`valid_name`] does not accept.
+    pub(crate) fn check_names(name: &str, groups: &[String]) -> Result<(), StoreError> {
+        if !valid_name(name) {
+            return Err(StoreError::InvalidName(name.to_owned()));
+        }
+        match groups.iter().find(|g| !valid_name(g)) {
+            Some(bad) => Err(StoreError::InvalidName(bad.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Groups as stored.
+    pub(crate) fn groups(groups: &[String]) -> String {
+        serde_json::to_string(groups).unwrap_or_else(|_| "[]".into())
+    }
+
+    /// A principal read back from its stored columns.
+    pub(crate) fn principal(
+        name: String,
+        role: &str,
+        groups: &str,
+        disabled: bool,
+        created_at: u64,
+    ) -> Result<Principal, StoreError> {
+        let role = role
+            .parse()
+            .map_err(|e| StoreError::Corrupt(format!("principal `{name}`: {e}")))?;
+        let groups = serde_json::from_str(groups)
+            .map_err(|e| StoreError::Corrupt(format!("principal `{name}` groups: {e}")))?;
+        Ok(Principal {
+            name,
+            role,
+            groups,
+            disabled,
+            created_at,
+        })
+    }
+
+    /// An approver's key as stored (its public JWK).
+    pub(crate) fn approval_key(name: &str, key: &VerifyingKey) -> Result<String, StoreError> {
+        serde_json::to_string(&key.to_jwk())
+            .map_err(|e| StoreError::Corrupt(format!("approval key of `{name}`: {e}")))
+    }
+
+    /// An approver's key read back, checked as any JWK is.
+    pub(crate) fn read_approval_key(name: &str, text: &str) -> Result<VerifyingKey, StoreError> {
+        serde_json::from_str::<Jwk>(text)
+            .map_err(|e| e.to_string())
+            .and_then(|jwk| VerifyingKey::from_jwk(&jwk).map_err(|e| e.to_string()))
+            .map_err(|e| StoreError::Corrupt(format!("approval key of `{name}`: {e}")))
+    }
 }

@@ -7,11 +7,11 @@
 use std::sync::Arc;
 
 use tokio_postgres::Row;
-use writ_core::{Jwk, Sha256Digest, VerifyingKey};
+use writ_core::{Sha256Digest, VerifyingKey};
 
 use super::{from_sql, to_sql, PgDatabase};
 use crate::error::StoreError;
-use crate::principals::{valid_name, Principal, PrincipalStore, Role};
+use crate::principals::{stored, Principal, PrincipalStore, Role};
 
 const COLUMNS: &str = "name, role, groups, disabled, created_at";
 
@@ -29,21 +29,15 @@ impl PgPrincipals {
 }
 
 fn to_principal(row: &Row) -> Result<Principal, StoreError> {
-    let name: String = row.try_get(0)?;
     let role: String = row.try_get(1)?;
     let groups: String = row.try_get(2)?;
-    let role: Role = role
-        .parse()
-        .map_err(|e| StoreError::Corrupt(format!("principal `{name}`: {e}")))?;
-    let groups = serde_json::from_str(&groups)
-        .map_err(|e| StoreError::Corrupt(format!("principal `{name}` groups: {e}")))?;
-    Ok(Principal {
-        role,
-        groups,
-        disabled: row.try_get(3)?,
-        created_at: from_sql(row.try_get(4)?),
-        name,
-    })
+    stored::principal(
+        row.try_get(0)?,
+        &role,
+        &groups,
+        row.try_get(3)?,
+        from_sql(row.try_get(4)?),
+    )
 }
 
 impl PrincipalStore for PgPrincipals {
@@ -55,13 +49,8 @@ impl PrincipalStore for PgPrincipals {
         token_sha256: &Sha256Digest,
         now: u64,
     ) -> Result<Principal, StoreError> {
-        if !valid_name(name) {
-            return Err(StoreError::InvalidName(name.to_owned()));
-        }
-        if let Some(bad) = groups.iter().find(|g| !valid_name(g)) {
-            return Err(StoreError::InvalidName(bad.clone()));
-        }
-        let groups_json = serde_json::to_string(groups).unwrap_or_else(|_| "[]".into());
+        stored::check_names(name, groups)?;
+        let groups_json = stored::groups(groups);
         let owned = name.to_owned();
         let token = token_sha256.as_bytes().to_vec();
         // INVARIANT: no conflict target, so a taken name *or* a taken token inserts nothing,
@@ -138,8 +127,7 @@ impl PrincipalStore for PgPrincipals {
     }
 
     fn set_approval_key(&self, name: &str, key: &VerifyingKey) -> Result<(), StoreError> {
-        let jwk = serde_json::to_string(&key.to_jwk())
-            .map_err(|e| StoreError::Corrupt(format!("approval key of `{name}`: {e}")))?;
+        let jwk = stored::approval_key(name, key)?;
         let owned = name.to_owned();
         // One statement: the principal's existence and the upsert cannot be split.
         let known = self.db.run(move |client| async move {
@@ -167,12 +155,7 @@ impl PrincipalStore for PgPrincipals {
             let row = client.query_opt(&stmt, &[&owned]).await?;
             Ok(row.map(|r| r.try_get(0)).transpose()?)
         })?;
-        jwk.map(|text| {
-            serde_json::from_str::<Jwk>(&text)
-                .map_err(|e| e.to_string())
-                .and_then(|jwk| VerifyingKey::from_jwk(&jwk).map_err(|e| e.to_string()))
-                .map_err(|e| StoreError::Corrupt(format!("approval key of `{name}`: {e}")))
-        })
-        .transpose()
+        jwk.map(|text| stored::read_approval_key(name, &text))
+            .transpose()
     }
 }

@@ -4,11 +4,11 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension};
-use writ_core::{Jwk, Sha256Digest, VerifyingKey};
+use writ_core::{Sha256Digest, VerifyingKey};
 
 use super::configure;
 use crate::error::StoreError;
-use crate::principals::{valid_name, Principal, PrincipalStore, Role};
+use crate::principals::{stored, Principal, PrincipalStore, Role};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS principals (
@@ -46,18 +46,8 @@ fn row_to_principal(
 
 fn to_principal(raw: (String, String, String, bool, i64)) -> Result<Principal, StoreError> {
     let (name, role, groups, disabled, created_at) = raw;
-    let role = role
-        .parse()
-        .map_err(|e| StoreError::Corrupt(format!("principal `{name}`: {e}")))?;
-    let groups = serde_json::from_str(&groups)
-        .map_err(|e| StoreError::Corrupt(format!("principal `{name}` groups: {e}")))?;
-    Ok(Principal {
-        name,
-        role,
-        groups,
-        disabled,
-        created_at: u64::try_from(created_at).unwrap_or(0),
-    })
+    let created_at = u64::try_from(created_at).unwrap_or(0);
+    stored::principal(name, &role, &groups, disabled, created_at)
 }
 
 const COLUMNS: &str = "name, role, groups, disabled, created_at";
@@ -82,14 +72,9 @@ impl SqlitePrincipals {
         token_sha256: &Sha256Digest,
         now: u64,
     ) -> Result<Principal, StoreError> {
-        if !valid_name(name) {
-            return Err(StoreError::InvalidName(name.to_owned()));
-        }
-        if let Some(bad) = groups.iter().find(|g| !valid_name(g)) {
-            return Err(StoreError::InvalidName(bad.clone()));
-        }
+        stored::check_names(name, groups)?;
         let conn = self.conn.lock().map_err(|_| StoreError::Poisoned)?;
-        let groups_json = serde_json::to_string(groups).unwrap_or_else(|_| "[]".into());
+        let groups_json = stored::groups(groups);
         let inserted = conn.execute(
             "INSERT OR IGNORE INTO principals (name, role, groups, token_sha256, disabled, created_at)
              VALUES (?1, ?2, ?3, ?4, 0, ?5)",
@@ -154,8 +139,7 @@ impl SqlitePrincipals {
     /// Sets the Ed25519 key the approver `name` signs approvals with (replacing any earlier).
     pub fn set_approval_key(&self, name: &str, key: &VerifyingKey) -> Result<(), StoreError> {
         let conn = self.conn.lock().map_err(|_| StoreError::Poisoned)?;
-        let jwk = serde_json::to_string(&key.to_jwk())
-            .map_err(|e| StoreError::Corrupt(format!("approval key of `{name}`: {e}")))?;
+        let jwk = stored::approval_key(name, key)?;
         let known = conn.execute(
             "INSERT INTO approval_keys (name, jwk)
              SELECT name, ?2 FROM principals WHERE name = ?1
@@ -173,13 +157,8 @@ impl SqlitePrincipals {
         let conn = self.conn.lock().map_err(|_| StoreError::Poisoned)?;
         let mut stmt = conn.prepare_cached("SELECT jwk FROM approval_keys WHERE name = ?1")?;
         let jwk: Option<String> = stmt.query_row(params![name], |r| r.get(0)).optional()?;
-        jwk.map(|text| {
-            serde_json::from_str::<Jwk>(&text)
-                .map_err(|e| e.to_string())
-                .and_then(|jwk| VerifyingKey::from_jwk(&jwk).map_err(|e| e.to_string()))
-                .map_err(|e| StoreError::Corrupt(format!("approval key of `{name}`: {e}")))
-        })
-        .transpose()
+        jwk.map(|text| stored::read_approval_key(name, &text))
+            .transpose()
     }
 }
 
