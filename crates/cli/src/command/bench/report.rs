@@ -296,10 +296,7 @@ fn write_open(t: &mut String, open: &[OpenStep], pg: bool) {
         "conns",
         "srv cpu",
     );
-    if pg {
-        let _ = write!(t, " {:>7} {:>7}", "pg cpu", "pg ours");
-    }
-    let _ = writeln!(t, " {:>9} {:>9}", "bench cpu", "other cpu");
+    cpu_header(t, pg);
     for s in open {
         let _ = write!(
             t,
@@ -317,20 +314,7 @@ fn write_open(t: &mut String, open: &[OpenStep], pg: bool) {
             s.connections,
             cores(s.cpu.server_cores),
         );
-        if pg {
-            let _ = write!(
-                t,
-                " {:>7} {:>7}",
-                cores(s.cpu.postgres_cores),
-                cores(s.cpu.postgres_serving_cores)
-            );
-        }
-        let _ = writeln!(
-            t,
-            " {:>9} {:>9}",
-            cores(s.cpu.bench_cores),
-            cores(s.cpu.other_cores)
-        );
+        cpu_cells(t, &s.cpu, pg);
     }
     let errors: Vec<String> = open
         .iter()
@@ -342,6 +326,32 @@ fn write_open(t: &mut String, open: &[OpenStep], pg: bool) {
     }
 }
 
+/// The CPU columns every step table ends with (the PostgreSQL ones if `pg`), and the line's end.
+fn cpu_header(t: &mut String, pg: bool) {
+    if pg {
+        let _ = write!(t, " {:>7} {:>7}", "pg cpu", "pg ours");
+    }
+    let _ = writeln!(t, " {:>9} {:>9}", "bench cpu", "other cpu");
+}
+
+/// A step's CPU cells under [`cpu_header`].
+fn cpu_cells(t: &mut String, cpu: &CpuUse, pg: bool) {
+    if pg {
+        let _ = write!(
+            t,
+            " {:>7} {:>7}",
+            cores(cpu.postgres_cores),
+            cores(cpu.postgres_serving_cores)
+        );
+    }
+    let _ = writeln!(
+        t,
+        " {:>9} {:>9}",
+        cores(cpu.bench_cores),
+        cores(cpu.other_cores)
+    );
+}
+
 /// The closed-loop table (with a `pg cpu` column if `pg`) and its errors by kind.
 fn write_closed(t: &mut String, closed: &[ClosedStep], pg: bool) {
     let _ = write!(
@@ -349,10 +359,7 @@ fn write_closed(t: &mut String, closed: &[ClosedStep], pg: bool) {
         "{:>8} {:>11} {:>8} {:>5} {:>6} {:>8} {:>8} {:>8}",
         "clients", "requests/s", "permits", "deny", "errors", "p50 ms", "p99 ms", "srv cpu",
     );
-    if pg {
-        let _ = write!(t, " {:>7} {:>7}", "pg cpu", "pg ours");
-    }
-    let _ = writeln!(t, " {:>9} {:>9}", "bench cpu", "other cpu");
+    cpu_header(t, pg);
     for s in closed {
         let _ = write!(
             t,
@@ -366,20 +373,7 @@ fn write_closed(t: &mut String, closed: &[ClosedStep], pg: bool) {
             s.latency_ms.p99,
             cores(s.cpu.server_cores),
         );
-        if pg {
-            let _ = write!(
-                t,
-                " {:>7} {:>7}",
-                cores(s.cpu.postgres_cores),
-                cores(s.cpu.postgres_serving_cores)
-            );
-        }
-        let _ = writeln!(
-            t,
-            " {:>9} {:>9}",
-            cores(s.cpu.bench_cores),
-            cores(s.cpu.other_cores)
-        );
+        cpu_cells(t, &s.cpu, pg);
     }
     let errors: Vec<String> = closed
         .iter()
