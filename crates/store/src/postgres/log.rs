@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 
-use deadpool_postgres::{GenericClient, Transaction};
+use deadpool_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{IsolationLevel, Row};
 use writ_core::{Consumed, RevocationSubject};
@@ -728,7 +728,7 @@ struct Committed {
 /// than released on success (the next job's savepoint of the same name nests inside it; the
 /// commit keeps them all): two round trips fewer per consumption while the batch holds the
 /// log's lock. A failed job rolls back to its own savepoint, the latest of that name.
-async fn prepare_consumption(tx: &Transaction<'_>, job: ConsumeJob) -> Prepared {
+async fn prepare_consumption(tx: &PgClient, job: ConsumeJob) -> Prepared {
     let subject = RevocationSubject {
         jti: &job.jti,
         ancestors: &job.ancestors,
@@ -794,22 +794,24 @@ async fn commit_batch(
     replies: &mut Vec<Reply>,
     taken: &mut bool,
 ) -> Result<Committed, StoreError> {
-    // INVARIANT: read committed, so every statement after the lock sees what the previous
-    // holder committed (its commit is visible before its lock is released).
-    let tx = client
-        .build_transaction()
-        .isolation_level(IsolationLevel::ReadCommitted)
-        .start()
-        .await?;
-    let (lock, head) = tokio::try_join!(tx.prepare_cached(LOCK_SQL), tx.prepare_cached(HEAD_SQL))?;
+    let (lock, head) = tokio::try_join!(
+        client.prepare_cached(LOCK_SQL),
+        client.prepare_cached(HEAD_SQL)
+    )?;
     let timeout = idle_timeout();
     let lock_params: [&(dyn ToSql + Sync); 2] = [&log.lock_key, &timeout];
-    // Pipelined in this order (`biased`): the head is read by a statement that starts once
-    // the lock is held.
-    let (_, head) = tokio::try_join!(
+    // One round trip, pipelined in this order (`biased`): the transaction starts, takes the
+    // lock, and reads the head by a statement that starts once the lock is held. The
+    // transaction is driven by hand rather than through a `Transaction`, whose start and
+    // commit would each take a round trip of their own while the lock is held or awaited; on
+    // any error the caller discards the connection, which rolls it back.
+    // INVARIANT: read committed, so every statement after the lock sees what the previous
+    // holder committed (its commit is visible before its lock is released).
+    let (_, _, head) = tokio::try_join!(
         biased;
-        tx.execute(&lock, &lock_params),
-        tx.query(&head, &[]),
+        client.batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED"),
+        client.execute(&lock, &lock_params),
+        client.query(&head, &[]),
     )?;
     let (size, stored_edge) = read_head(&head)?;
     let mut edge = match log.range {
@@ -823,7 +825,7 @@ async fn commit_batch(
     for w in work.drain(..) {
         prepared.push(match w {
             Work::Entry(entry) => Ok((entry, None)),
-            Work::Consume(job) => prepare_consumption(&tx, job).await,
+            Work::Consume(job) => prepare_consumption(client, job).await,
         });
     }
     // A batch whose every consumption failed appends nothing: no new checkpoint either.
@@ -843,26 +845,31 @@ async fn commit_batch(
         let new_size = to_sql(edge.size());
         let note = Checkpoint::new(log.origin, edge.size(), edge.root()).sign(log.signer)?;
         let (insert_entries, insert_nodes, insert_checkpoint) = tokio::try_join!(
-            tx.prepare_cached(
+            client.prepare_cached(
                 "INSERT INTO log_entries (idx, data) SELECT * FROM unnest($1::int8[], $2::bytea[])"
             ),
-            tx.prepare_cached(
+            client.prepare_cached(
                 "INSERT INTO log_nodes (level, idx, hash) \
                  SELECT * FROM unnest($1::int4[], $2::int8[], $3::bytea[])"
             ),
-            tx.prepare_cached("INSERT INTO log_checkpoints (size, note) VALUES ($1, $2)"),
+            client.prepare_cached("INSERT INTO log_checkpoints (size, note) VALUES ($1, $2)"),
         )?;
-        // One round trip for the three: they are pipelined on the connection.
+        // One round trip for the three and the commit: they are pipelined on the connection.
+        // INVARIANT: every statement's own result is checked (`try_join`): PostgreSQL answers
+        // COMMIT of a failed transaction with a rollback, not an error.
         let entry_rows: [&(dyn ToSql + Sync); 2] = [&indexes, &entries];
         let node_rows: [&(dyn ToSql + Sync); 3] = [&levels, &node_indexes, &hashes];
         let checkpoint_row: [&(dyn ToSql + Sync); 2] = [&new_size, &note];
         tokio::try_join!(
-            tx.execute(&insert_entries, &entry_rows),
-            tx.execute(&insert_nodes, &node_rows),
-            tx.execute(&insert_checkpoint, &checkpoint_row),
+            biased;
+            client.execute(&insert_entries, &entry_rows),
+            client.execute(&insert_nodes, &node_rows),
+            client.execute(&insert_checkpoint, &checkpoint_row),
+            client.batch_execute("COMMIT"),
         )?;
+    } else {
+        client.batch_execute("COMMIT").await?;
     }
-    tx.commit().await?;
     Ok(Committed {
         range: edge,
         first: size,
