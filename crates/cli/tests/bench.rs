@@ -120,6 +120,24 @@ fn help_teaches_the_figures() {
 fn usage_errors_and_an_unreachable_server() {
     let out = run(&["bench", "authorize", "--rates", "0"], None);
     assert_eq!(status(&out), 64);
+    for cores in ["0", "-1", "nan"] {
+        let out = run(
+            &[
+                "bench",
+                "authorize",
+                "--database-url",
+                "postgres://127.0.0.1:9/x",
+                "--node-cpus",
+                cores,
+            ],
+            None,
+        );
+        assert_eq!(status(&out), 64, "--node-cpus {cores}");
+    }
+    let out = run(&["bench", "authorize", "--node-cpus", "1"], None);
+    assert_eq!(status(&out), 64, "--node-cpus without --database-url");
+    let out = run(&["bench", "authorize", "--separate"], None);
+    assert_eq!(status(&out), 64, "--separate without --database-url");
     let out = run(&["bench", "authorize", "--url", "http://127.0.0.1:9"], None);
     assert_eq!(status(&out), 64, "--url without --token and --audience");
     // Port 9 (discard) on loopback: nothing listens there in a test environment.
@@ -150,31 +168,52 @@ fn nodes_on_postgres_are_compared_with_the_sqlite_node() {
             return;
         }
     };
-    let out = run(
-        &[
-            "bench",
-            "authorize",
-            "--database-url",
-            &database,
-            "--nodes",
-            "1,2,3",
-            "--rates",
-            "20",
-            "--duration-secs",
-            "0.5",
-            "--warmup-secs",
-            "0",
-            "--clients",
-            "3",
-            "--cpu-secs",
-            "0.1",
-            "--json",
-        ],
-        None,
-    );
+    // Capped where this machine lets the test make cgroups (CI runs as root).
+    let cgroups = cgroup_dir();
+    let mut args = vec![
+        "bench",
+        "authorize",
+        "--database-url",
+        database.as_str(),
+        "--nodes",
+        "1,2,3",
+        "--separate",
+        "--rates",
+        "20",
+        "--duration-secs",
+        "0.5",
+        "--warmup-secs",
+        "0",
+        "--clients",
+        "3",
+        "--cpu-secs",
+        "0.1",
+        "--json",
+    ];
+    if cgroups.is_some() {
+        args.extend(["--node-cpus", "1.5"]);
+    }
+    let out = run(&args, None);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(status(&out), 0, "stderr: {stderr}");
     let report = stdout_json(&out);
+    if let Some(dir) = &cgroups {
+        assert_eq!(report["node_cpus"], 1.5, "{report}");
+        assert_eq!(
+            stderr.matches("capped at 1.5 core(s)").count(),
+            6,
+            "{stderr}"
+        );
+        // Every node's cgroup is gone with its node.
+        let left: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|name| name.starts_with("writ-bench-"))
+            .collect();
+        assert!(left.is_empty(), "cgroups left behind: {left:?}");
+    } else {
+        assert!(report["node_cpus"].is_null(), "{report}");
+    }
 
     let sections = report["configurations"].as_array().expect("configurations");
     let names: Vec<&str> = sections
@@ -183,17 +222,24 @@ fn nodes_on_postgres_are_compared_with_the_sqlite_node() {
         .collect();
     assert_eq!(
         names,
-        ["sqlite x1", "postgres x1", "postgres x2", "postgres x3"],
+        [
+            "sqlite x1",
+            "postgres x1",
+            "postgres x2",
+            "separate x2",
+            "postgres x3",
+            "separate x3"
+        ],
         "{report}"
     );
-    for (section, nodes) in sections.iter().zip([1u64, 1, 2, 3]) {
+    for (section, nodes) in sections.iter().zip([1u64, 1, 2, 2, 3, 3]) {
         assert_eq!(section["nodes"], nodes, "{section}");
         assert_eq!(
             section["urls"].as_array().unwrap().len() as u64,
             nodes,
             "{section}"
         );
-        let postgres = section["backend"] == "postgres";
+        let postgres = section["backend"] != "sqlite";
         let open = section["open"].as_array().expect("open steps");
         assert_eq!(open.len(), 1, "{section}");
         let step = &open[0];
@@ -228,7 +274,7 @@ fn nodes_on_postgres_are_compared_with_the_sqlite_node() {
     let summary = report["summary"]["configurations"]
         .as_array()
         .expect("summary lines");
-    assert_eq!(summary.len(), 4, "{report}");
+    assert_eq!(summary.len(), 6, "{report}");
     for (line, name) in summary.iter().zip(&names) {
         assert_eq!(line["name"], *name, "{line}");
         assert!(
@@ -244,8 +290,44 @@ fn nodes_on_postgres_are_compared_with_the_sqlite_node() {
     assert!(summary[0]["closed_vs_x1"].is_null(), "{}", summary[0]);
     assert_eq!(summary[1]["closed_vs_x1"], 1.0, "{}", summary[1]);
     assert!(
-        number(&summary[3]["closed_vs_x1"], "x3 / x1") > 0.0,
+        number(&summary[4]["closed_vs_x1"], "x3 / x1") > 0.0,
         "{}",
-        summary[3]
+        summary[4]
     );
+    // Each shared configuration against its control, and only those.
+    for (shared, control) in [(2, 3), (4, 5)] {
+        let expected = number(&summary[shared]["closed_per_sec"], "shared")
+            / number(&summary[control]["closed_per_sec"], "control");
+        let got = number(&summary[shared]["closed_vs_separate"], "vs separate");
+        assert!((got - expected).abs() < 1e-9, "{got} {expected}");
+        assert!(
+            summary[control]["closed_vs_x1"].is_null(),
+            "{}",
+            summary[control]
+        );
+    }
+    for line in [0, 1, 3, 5] {
+        assert!(
+            summary[line]["closed_vs_separate"].is_null(),
+            "{}",
+            summary[line]
+        );
+    }
+}
+
+/// The cgroup directory `writ bench --node-cpus` makes node groups in, if this process may
+/// make them there.
+fn cgroup_dir() -> Option<std::path::PathBuf> {
+    let v2 = std::path::Path::new("/sys/fs/cgroup");
+    let v2_cpu = std::fs::read_to_string(v2.join("cgroup.controllers"))
+        .is_ok_and(|c| c.split_whitespace().any(|c| c == "cpu"));
+    let dir = if v2_cpu {
+        v2.to_path_buf()
+    } else {
+        v2.join("cpu")
+    };
+    let probe = dir.join(format!("writ-bench-probe-{}", std::process::id()));
+    std::fs::create_dir(&probe).ok()?;
+    let _ = std::fs::remove_dir(&probe);
+    Some(dir)
 }

@@ -3,6 +3,7 @@
 mod client;
 mod cpu;
 mod load;
+mod quota;
 mod report;
 mod server;
 mod stats;
@@ -87,8 +88,17 @@ dropped at the end), sharing one data dir (the first node creates it, the others
 together: one issuer, one signing key). Requests go round-robin over the nodes, every \
 connection bound to one node: the i-th open-loop request to node i mod N (--max-in-flight \
 counts all nodes), closed-loop client c to node c mod N (with fewer clients than nodes some \
-nodes idle). Each configuration is stopped before the next starts and gets a section headed \
-`=== sqlite x1 (URL) ===`, `=== postgres x2 (URL, URL) ===` … with the tables above, where
+nodes idle). With --separate, each `postgres xN` with N > 1 is followed by its control, \
+`separate xN`: N single-node authorities, each on its own schema and data dir, loaded the \
+same way. Same processes, connections and cores, but nothing shared: no common log, lock or \
+rows. What `postgres xN` loses against it is the cost of sharing; what both lose against \
+`postgres x1` is the cost of running N nodes on one machine. With --node-cpus C every node \
+runs in a cgroup of its own capped at C cores (a CFS quota), as if each had a machine of C \
+cores to itself: with N × C plus PostgreSQL's share within the machine's cores, `postgres xN` \
+against `postgres x1` then measures what the cluster adds, not how the nodes divide one \
+machine. Each configuration is stopped \
+before the next starts and gets a section headed `=== sqlite x1 (URL) ===`, \
+`=== postgres x2 (URL, URL) ===` … with the tables above, where
   srv cpu     sums the N nodes (each node's share is `server_cores_by_node` in --json).
   pg cpu      CPU cores of every process named `postgres` on this machine: the PostgreSQL \
 server's backends, WAL writer, checkpointer …, including work it did for others meanwhile \
@@ -100,13 +110,14 @@ bound: shared work such as WAL writing is not in it); - where their sockets cann
 The SUMMARY then has a line per configuration in two tables: the sustained rate (as above) \
 and the best closed-loop throughput (the step with most requests/s and no deny or error), \
 each with its p99, its share of the bare CPU bound (`of bound`), and ratios: `vs sqlite` to \
-sqlite x1, `vs x1` to postgres x1 (no loss from sharing: x3 ≥ 1.00x). The closed-loop table \
-adds the CPU cores used during that step, `busy` being every core in use: near the core \
+sqlite x1, `vs x1` to postgres x1, `vs separate` to separate xN (no loss from sharing: \
+1.00x). The closed-loop table adds the CPU cores used during that step, `busy` being every core in use: near the core \
 count, the machine was the limit and the columns say who used it; well below, the nodes were \
 waiting (for commits, locks or the log's one sequencer) rather than computing. Sustained \
 rates can only be values of --rates; the closed-loop figures are finer. A run takes about \
-(1 + number of --nodes) × (number of --rates + number of --clients) × (--duration-secs + \
---warmup-secs) seconds: 4 × 9 × 6 s ≈ 4 minutes with the defaults.
+(number of configurations: 1 + --nodes, plus the controls) × (number of --rates + number \
+of --clients) × (--duration-secs + --warmup-secs) seconds: 4 × 9 × 6 s ≈ 4 minutes with the defaults, 6 × 9 \
+× 6 s with --separate.
 
 --json prints one JSON object with every figure instead of the tables (with --database-url: \
 `configurations`, each with its `name`, `urls`, `open` and `closed`, and `summary` with a \
@@ -177,6 +188,17 @@ pub struct AuthorizeArgs {
         value_parser = clap::value_parser!(u8).range(1..=16)
     )]
     nodes: Vec<u8>,
+    /// With --database-url: after `postgres xN` (N > 1), also measure `separate xN`, N
+    /// single-node authorities on a schema each, to tell the cost of sharing one database
+    /// from the cost of running N nodes on this machine.
+    #[arg(long, requires = "database_url")]
+    separate: bool,
+    /// With --database-url: cap each spawned node (SQLite's too) at this many cores, in a
+    /// cgroup of its own, so that N nodes on this machine behave like N machines of that size
+    /// (needs a writable cgroup file system, usually root). PostgreSQL and the benchmark are
+    /// not capped.
+    #[arg(long, value_name = "CORES", requires = "database_url", value_parser = quota::parse_cores)]
+    node_cpus: Option<f64>,
     /// Print one JSON object with every figure instead of tables.
     #[arg(long)]
     json: bool,
@@ -303,46 +325,75 @@ fn authorize_nodes(args: &AuthorizeArgs, database_url: &str) -> Result<MultiRepo
     if counts.windows(2).any(|w| w[0] == w[1]) {
         return Err(CliError::Usage("--nodes lists a node count twice".into()));
     }
+    // Checked before anything starts: a quota that cannot be set ends the run.
+    let quota = args.node_cpus.map(quota::CpuQuota::new).transpose()?;
     let runtime = new_runtime()?;
-    let configurations = std::iter::once((Backend::Sqlite, 1)).chain(
-        args.nodes
-            .iter()
-            .map(|&n| (Backend::Postgres, usize::from(n))),
-    );
+    let mut configurations = vec![(Backend::Sqlite, 1)];
+    for &n in &args.nodes {
+        let n = usize::from(n);
+        configurations.push((Backend::Postgres, n));
+        if args.separate && n > 1 {
+            configurations.push((Backend::Separate, n));
+        }
+    }
     let mut sections = Vec::new();
     for (backend, n) in configurations {
-        let spawned = match backend {
+        let label = format!("{} x{n}", backend.as_str());
+        // Each group is one authority (one issuer, one token); a configuration is one group
+        // of N nodes, or N groups of one.
+        let mut groups = match backend {
             Backend::Sqlite => {
-                progress("sqlite x1: starting `writ serve` in a temporary data dir");
-                server::Spawned::sqlite()?
+                progress(&format!(
+                    "{label}: starting `writ serve` in a temporary data dir"
+                ));
+                vec![server::Spawned::sqlite()?]
             }
             Backend::Postgres => {
                 progress(&format!(
-                    "postgres x{n}: starting {n} `writ serve` node(s) on a fresh schema"
+                    "{label}: starting {n} `writ serve` node(s) on a fresh schema"
                 ));
-                server::Spawned::postgres(database_url, n)?
+                vec![server::Spawned::postgres(database_url, n)?]
+            }
+            Backend::Separate => {
+                progress(&format!(
+                    "{label}: starting {n} single `writ serve` nodes, each on a fresh schema"
+                ));
+                (0..n)
+                    .map(|_| server::Spawned::postgres(database_url, 1))
+                    .collect::<Result<Vec<_>, _>>()?
             }
         };
-        if let Some(schema) = spawned.schema() {
+        if let Some(quota) = &quota {
+            for group in &mut groups {
+                group.confine(quota)?;
+            }
             progress(&format!(
-                "postgres x{n}: {} on schema {schema}",
-                spawned.urls.join(", ")
+                "{label}: each node capped at {} core(s)",
+                quota.cores()
             ));
         }
-        let nodes = spawned
-            .urls
+        for group in &groups {
+            if let Some(schema) = group.schema() {
+                progress(&format!(
+                    "{label}: {} on schema {schema}",
+                    group.urls.join(", ")
+                ));
+            }
+        }
+        let nodes = groups
             .iter()
-            .map(|url| Target::new(url, &spawned.token, server::AUDIENCE).map(Node::new))
+            .flat_map(|group| group.urls.iter().map(move |url| (group, url)))
+            .map(|(group, url)| Target::new(url, &group.token, server::AUDIENCE).map(Node::new))
             .collect::<Result<Arc<[Node]>, CliError>>()?;
         let meter = Meter {
-            label: format!("{} x{n}: ", backend.as_str()),
-            pids: spawned.pids(),
-            postgres: backend == Backend::Postgres,
+            label: format!("{label}: "),
+            pids: groups.iter().flat_map(server::Spawned::pids).collect(),
+            postgres: backend != Backend::Sqlite,
         };
         let (open, closed) = measure(&runtime, args, &nodes, &meter)?;
-        let urls = spawned.urls.clone();
-        // Stopped (and its schema dropped) before the next configuration starts.
-        drop(spawned);
+        let urls = groups.iter().flat_map(|g| g.urls.clone()).collect();
+        // Stopped (and their schemas dropped) before the next configuration starts.
+        drop(groups);
         sections.push(Section::new(backend, urls, open, closed));
     }
     let cpu = bare_cpu_bound(args)?;
@@ -352,6 +403,7 @@ fn authorize_nodes(args: &AuthorizeArgs, database_url: &str) -> Result<MultiRepo
         duration_secs: args.duration_secs,
         warmup_secs: args.warmup_secs,
         max_in_flight: usize::from(args.max_in_flight),
+        node_cpus: args.node_cpus,
         configurations: sections,
         cpu,
         summary,

@@ -489,6 +489,10 @@ pub enum Backend {
     Sqlite,
     /// N nodes on one PostgreSQL schema.
     Postgres,
+    /// N single-node authorities on PostgreSQL, each on its own schema: the processes,
+    /// connections and cores of `postgres xN` with nothing shared between the nodes. The
+    /// control that tells the cost of sharing from the cost of running N nodes on one machine.
+    Separate,
 }
 
 impl Backend {
@@ -497,6 +501,7 @@ impl Backend {
         match self {
             Backend::Sqlite => "sqlite",
             Backend::Postgres => "postgres",
+            Backend::Separate => "separate",
         }
     }
 }
@@ -545,6 +550,9 @@ pub struct ConfigSummary {
     pub sustained_vs_sqlite: Option<f64>,
     /// That rate / the one-node PostgreSQL configuration's (PostgreSQL only).
     pub sustained_vs_x1: Option<f64>,
+    /// That rate / `separate xN`'s, for `postgres xN` measured with its control: what
+    /// sharing one database costs, all else equal (1.00x: nothing).
+    pub sustained_vs_separate: Option<f64>,
     /// The highest closed-loop throughput of a step with no deny or error (requests/s).
     pub closed_per_sec: Option<f64>,
     /// Its clients and p99.
@@ -553,6 +561,7 @@ pub struct ConfigSummary {
     pub closed_ratio_to_cpu_bound: Option<f64>,
     pub closed_vs_sqlite: Option<f64>,
     pub closed_vs_x1: Option<f64>,
+    pub closed_vs_separate: Option<f64>,
     /// CPU use during that closed-loop step: where the machine's cores went at saturation.
     pub closed_cpu: Option<CpuUse>,
 }
@@ -608,7 +617,9 @@ impl MultiSummary {
             .iter()
             .zip(&bests)
             .map(|(section, best)| {
-                let x1 = x1.filter(|_| section.backend == Backend::Postgres);
+                let shared = section.backend == Backend::Postgres;
+                let x1 = x1.filter(|_| shared);
+                let separate = find(Backend::Separate, section.nodes).filter(|_| shared);
                 ConfigSummary {
                     name: section.name.clone(),
                     sustained_per_sec: best.sustained.map(|o| o.offered_per_sec),
@@ -616,12 +627,14 @@ impl MultiSummary {
                     sustained_ratio_to_cpu_bound: ratio(sustained(best), bound),
                     sustained_vs_sqlite: ratio(sustained(best), sqlite.and_then(sustained)),
                     sustained_vs_x1: ratio(sustained(best), x1.and_then(sustained)),
+                    sustained_vs_separate: ratio(sustained(best), separate.and_then(sustained)),
                     closed_per_sec: closed(best),
                     closed_clients: best.closed.map(|c| c.clients),
                     closed_p99_ms: best.closed.map(|c| c.latency_ms.p99),
                     closed_ratio_to_cpu_bound: ratio(closed(best), bound),
                     closed_vs_sqlite: ratio(closed(best), sqlite.and_then(closed)),
                     closed_vs_x1: ratio(closed(best), x1.and_then(closed)),
+                    closed_vs_separate: ratio(closed(best), separate.and_then(closed)),
                     closed_cpu: best.closed.map(|c| c.cpu.clone()),
                 }
             })
@@ -643,6 +656,8 @@ pub struct MultiReport {
     pub duration_secs: f64,
     pub warmup_secs: f64,
     pub max_in_flight: usize,
+    /// Each node's CPU quota in cores (--node-cpus), if capped.
+    pub node_cpus: Option<f64>,
     pub configurations: Vec<Section>,
     pub cpu: CpuBound,
     pub summary: MultiSummary,
@@ -684,6 +699,24 @@ impl MultiReport {
                 .join(", "),
             self.cpu.cores
         );
+        if let Some(cores) = self.node_cpus {
+            let _ = writeln!(
+                t,
+                "each node capped at {cores} core(s) (a cgroup CPU quota); PostgreSQL and the \
+                 benchmark are not"
+            );
+        }
+        if self
+            .configurations
+            .iter()
+            .any(|s| s.backend == Backend::Separate)
+        {
+            let _ = writeln!(
+                t,
+                "separate xN: the control for postgres xN, N single-node authorities on a schema \
+                 each (same processes and cores, nothing shared)"
+            );
+        }
         for section in &self.configurations {
             let _ = writeln!(
                 t,
@@ -710,20 +743,27 @@ impl MultiReport {
         );
         let _ = writeln!(
             t,
-            "{:<14} {:>11} {:>8} {:>9} {:>10} {:>7}",
-            "configuration", "sustained/s", "p99 ms", "of bound", "vs sqlite", "vs x1"
+            "{:<14} {:>11} {:>8} {:>9} {:>10} {:>7} {:>12}",
+            "configuration",
+            "sustained/s",
+            "p99 ms",
+            "of bound",
+            "vs sqlite",
+            "vs x1",
+            "vs separate"
         );
         for c in &s.configurations {
             let _ = writeln!(
                 t,
-                "{:<14} {:>11} {:>8} {:>9} {:>10} {:>7}",
+                "{:<14} {:>11} {:>8} {:>9} {:>10} {:>7} {:>12}",
                 c.name,
                 c.sustained_per_sec
                     .map_or_else(|| "none".into(), |r| r.to_string()),
                 millis(c.sustained_p99_ms),
                 percent(c.sustained_ratio_to_cpu_bound),
                 times(c.sustained_vs_sqlite),
-                times(c.sustained_vs_x1)
+                times(c.sustained_vs_x1),
+                times(c.sustained_vs_separate)
             );
         }
         let _ = writeln!(
@@ -733,7 +773,7 @@ impl MultiReport {
         );
         let _ = writeln!(
             t,
-            "{:<14} {:>11} {:>7} {:>8} {:>9} {:>10} {:>7} {:>8} {:>7} {:>7} {:>9} {:>9} {:>6}",
+            "{:<14} {:>11} {:>7} {:>8} {:>9} {:>10} {:>7} {:>12} {:>8} {:>7} {:>7} {:>9} {:>9} {:>6}",
             "configuration",
             "requests/s",
             "clients",
@@ -741,6 +781,7 @@ impl MultiReport {
             "of bound",
             "vs sqlite",
             "vs x1",
+            "vs separate",
             "srv cpu",
             "pg cpu",
             "pg ours",
@@ -752,7 +793,7 @@ impl MultiReport {
             let cpu = c.closed_cpu.clone().unwrap_or_default();
             let _ = writeln!(
                 t,
-                "{:<14} {:>11} {:>7} {:>8} {:>9} {:>10} {:>7} {:>8} {:>7} {:>7} {:>9} {:>9} {:>6}",
+                "{:<14} {:>11} {:>7} {:>8} {:>9} {:>10} {:>7} {:>12} {:>8} {:>7} {:>7} {:>9} {:>9} {:>6}",
                 c.name,
                 c.closed_per_sec
                     .map_or_else(|| "none".into(), |r| format!("{r:.1}")),
@@ -762,6 +803,7 @@ impl MultiReport {
                 percent(c.closed_ratio_to_cpu_bound),
                 times(c.closed_vs_sqlite),
                 times(c.closed_vs_x1),
+                times(c.closed_vs_separate),
                 cores(cpu.server_cores),
                 cores(cpu.postgres_cores),
                 cores(cpu.postgres_serving_cores),
@@ -773,7 +815,8 @@ impl MultiReport {
         let _ = writeln!(
             t,
             "  of bound: share of the bare CPU bound ({} permits/s); vs sqlite: / sqlite x1; \
-             vs x1: / postgres x1; busy: all cores in use, of {}",
+             vs x1: / postgres x1; vs separate: / separate xN, the same nodes sharing \
+             nothing; busy: all cores in use, of {}",
             thousands(s.cpu_bound_per_sec),
             self.cpu.cores
         );

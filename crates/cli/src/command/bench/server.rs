@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use writ_store::postgres::PgPrincipals;
 use writ_store::{PgDatabase, PrincipalStore, Role, SqlitePrincipals};
 
+use super::quota::{Confined, CpuQuota};
 use crate::datadir::DATABASE_FILE;
 use crate::error::CliError;
 
@@ -37,6 +38,8 @@ pub struct Spawned {
     pub token: String,
     /// The scratch schema and a connection to drop it with.
     schema: Option<(Arc<PgDatabase>, String)>,
+    /// The nodes' cgroups under --node-cpus (removed once the nodes have stopped).
+    confined: Vec<Confined>,
     // Dropped after the children are stopped (`Drop::drop` runs before the fields drop).
     _dir: tempfile::TempDir,
 }
@@ -60,6 +63,7 @@ impl Spawned {
             urls: vec![url],
             token: String::new(),
             schema: None,
+            confined: Vec::new(),
             _dir: dir,
         };
         // The first start created the database; principals go straight into it.
@@ -83,6 +87,7 @@ impl Spawned {
             urls: Vec::new(),
             token: String::new(),
             schema: None,
+            confined: Vec::new(),
             _dir: dir,
         };
         // Connected before any node starts, so the schema is dropped whatever fails next.
@@ -130,6 +135,14 @@ impl Spawned {
     /// The nodes' process ids.
     pub fn pids(&self) -> Vec<u32> {
         self.children.iter().map(Child::id).collect()
+    }
+
+    /// Caps each node's CPU at `quota` from now on.
+    pub fn confine(&mut self, quota: &CpuQuota) -> Result<(), CliError> {
+        for pid in self.pids() {
+            self.confined.push(quota.confine(pid)?);
+        }
+        Ok(())
     }
 }
 
