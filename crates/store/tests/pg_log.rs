@@ -471,6 +471,13 @@ impl Session {
             .unwrap();
     }
 
+    fn count(&self, sql: &str) -> i64 {
+        self.runtime
+            .block_on(self.client.query_one(sql, &[]))
+            .unwrap()
+            .get(0)
+    }
+
     /// The backends waiting for advisory lock `key`.
     fn waiting_for(&self, key: i64) -> Vec<i32> {
         let (high, low) = ((key >> 32) & 0xffff_ffff, key & 0xffff_ffff);
@@ -537,6 +544,42 @@ fn pg_log_a_batch_cut_off_mid_transaction_leaves_no_gap() {
     acked.sort_unstable();
     assert_eq!(acked, (3..next).collect::<Vec<_>>());
     assert_eq!(log.size().unwrap(), next + 1);
+    verify_tree(&log, &[]);
+}
+
+/// The batch's inserts and its COMMIT go out together, and PostgreSQL answers the COMMIT of a
+/// failed transaction with a rollback, not an error: the batch must still fail, and leave no
+/// entry, subtree hash or checkpoint behind.
+#[test]
+fn pg_log_a_batch_whose_insert_fails_leaves_nothing_and_acknowledges_nothing() {
+    let Some(url) =
+        scratch("pg_log_a_batch_whose_insert_fails_leaves_nothing_and_acknowledges_nothing")
+    else {
+        return;
+    };
+    let db = nodes(&url, 1).remove(0);
+    let log = PgLog::open_or_create(db, ORIGIN, signer()).unwrap();
+    for i in 0..3 {
+        assert_eq!(log.append(entry(i)).unwrap(), i);
+    }
+    let before = log.latest_checkpoint().unwrap();
+    let other = Session::connect(&url);
+    let nodes_before = other.count("SELECT count(*) FROM log_nodes");
+    // The checkpoint of size 4 is already taken: the next batch's last insert fails after its
+    // entry and subtree hashes went in.
+    other.execute(
+        "INSERT INTO log_checkpoints (size, note) VALUES (4, 'planted')",
+        &[],
+    );
+    let failed = log.append(entry(3));
+    assert!(matches!(failed, Err(StoreError::Postgres(_))), "{failed:?}");
+    assert_eq!(log.size().unwrap(), 3);
+    assert_eq!(other.count("SELECT count(*) FROM log_entries"), 3);
+    assert_eq!(other.count("SELECT count(*) FROM log_nodes"), nodes_before);
+    other.execute("DELETE FROM log_checkpoints WHERE size = 4", &[]);
+    assert_eq!(log.latest_checkpoint().unwrap(), before);
+    // The writer goes on from the same index.
+    assert_eq!(log.append(entry(3)).unwrap(), 3);
     verify_tree(&log, &[]);
 }
 
