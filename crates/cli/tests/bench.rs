@@ -111,6 +111,9 @@ fn help_teaches_the_figures() {
         "p99",
         "coordinated omission",
         "bound",
+        "vs separate",
+        "cost of sharing",
+        "--node-cpus",
     ] {
         assert!(help.contains(figure), "--help lacks `{figure}`:\n{help}");
     }

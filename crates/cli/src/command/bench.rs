@@ -96,9 +96,8 @@ rows. What `postgres xN` loses against it is the cost of sharing; what both lose
 runs in a cgroup of its own capped at C cores (a CFS quota), as if each had a machine of C \
 cores to itself: with N × C plus PostgreSQL's share within the machine's cores, `postgres xN` \
 against `postgres x1` then measures what the cluster adds, not how the nodes divide one \
-machine. Each configuration is stopped \
-before the next starts and gets a section headed `=== sqlite x1 (URL) ===`, \
-`=== postgres x2 (URL, URL) ===` … with the tables above, where
+machine. Each configuration is stopped before the next starts and gets a section headed \
+`=== sqlite x1 (URL) ===`, `=== postgres x2 (URL, URL) ===` … with the tables above, where
   srv cpu     sums the N nodes (each node's share is `server_cores_by_node` in --json).
   pg cpu      CPU cores of every process named `postgres` on this machine: the PostgreSQL \
 server's backends, WAL writer, checkpointer …, including work it did for others meanwhile \
@@ -111,13 +110,14 @@ The SUMMARY then has a line per configuration in two tables: the sustained rate 
 and the best closed-loop throughput (the step with most requests/s and no deny or error), \
 each with its p99, its share of the bare CPU bound (`of bound`), and ratios: `vs sqlite` to \
 sqlite x1, `vs x1` to postgres x1, `vs separate` to separate xN (no loss from sharing: \
-1.00x). The closed-loop table adds the CPU cores used during that step, `busy` being every core in use: near the core \
-count, the machine was the limit and the columns say who used it; well below, the nodes were \
-waiting (for commits, locks or the log's one sequencer) rather than computing. Sustained \
+1.00x). The closed-loop table adds the CPU cores used during that step, `busy` being every \
+core in use: near the core count, the machine was the limit and the columns say who used it; \
+well below, the nodes were \
+waiting (for commits or the log's lock) rather than computing. Sustained \
 rates can only be values of --rates; the closed-loop figures are finer. A run takes about \
 (number of configurations: 1 + --nodes, plus the controls) × (number of --rates + number \
-of --clients) × (--duration-secs + --warmup-secs) seconds: 4 × 9 × 6 s ≈ 4 minutes with the defaults, 6 × 9 \
-× 6 s with --separate.
+of --clients) × (--duration-secs + --warmup-secs) seconds: 4 × 9 × 6 s ≈ 4 minutes with the \
+defaults, 6 × 9 × 6 s ≈ 5.5 minutes with --separate.
 
 --json prints one JSON object with every figure instead of the tables (with --database-url: \
 `configurations`, each with its `name`, `urls`, `open` and `closed`, and `summary` with a \
