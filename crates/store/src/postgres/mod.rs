@@ -64,6 +64,15 @@ impl PgDatabase {
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Postgres(format!("database url: {e}")))?;
+        // Connections are plain TCP. A URL that demands TLS is refused up front with the
+        // reason, rather than failing later as a handshake error on every connection.
+        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+            return Err(StoreError::Postgres(
+                "database url: sslmode=require, but writ connects to PostgreSQL without TLS \
+                 (use a local socket, a private network or a TLS tunnel, and sslmode=disable)"
+                    .into(),
+            ));
+        }
         let options = format!(
             "{} -c synchronous_commit=on -c statement_timeout={}",
             config.get_options().unwrap_or_default(),
@@ -183,4 +192,20 @@ pub fn scratch_url(base_url: &str) -> Result<String, StoreError> {
     Ok(format!(
         "{base_url}{sep}options=-c%20search_path%3D{schema}"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PgDatabase;
+
+    #[test]
+    fn a_url_that_demands_tls_is_refused_with_the_reason() {
+        // Refused before connecting: nothing listens on port 1.
+        let err = PgDatabase::connect("postgres://writ@127.0.0.1:1/writ?sslmode=require")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("sslmode=require"), "{err}");
+        assert!(err.contains("without TLS"), "{err}");
+    }
 }
