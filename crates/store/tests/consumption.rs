@@ -4,13 +4,18 @@ use std::sync::mpsc;
 
 use writ_core::{Consumed, Jti, ReplayStore, RevocationSubject, UnixTime};
 use writ_log::NoteSigner;
-use writ_store::{ConsumeJob, SqliteLog, SqliteReplayStore, StoreError};
+use writ_store::{ConsumeJob, LogStore, SqliteLog, SqliteReplayStore, StoreError};
 
 fn signer() -> NoteSigner {
     NoteSigner::from_seed("writ.test/log", &[7; 32]).unwrap()
 }
 
-fn job(jti: Jti, entry: impl FnOnce(Consumed) -> Vec<u8> + Send + 'static) -> ConsumeJob {
+/// A single-use consumption of `jti` whose entry is `entry` of the outcome (shared with the
+/// PostgreSQL log tests).
+pub(crate) fn job(
+    jti: Jti,
+    entry: impl FnOnce(Consumed) -> Vec<u8> + Send + 'static,
+) -> ConsumeJob {
     ConsumeJob {
         jti,
         uses: 1,
@@ -21,7 +26,7 @@ fn job(jti: Jti, entry: impl FnOnce(Consumed) -> Vec<u8> + Send + 'static) -> Co
     }
 }
 
-fn entry_for(c: Consumed) -> Vec<u8> {
+pub(crate) fn entry_for(c: Consumed) -> Vec<u8> {
     let outcome = match c {
         Consumed::Fresh { .. } => "fresh",
         Consumed::Exhausted => "exhausted",
@@ -30,7 +35,8 @@ fn entry_for(c: Consumed) -> Vec<u8> {
     format!(r#"{{"outcome":"{outcome}","type":"consumption"}}"#).into_bytes()
 }
 
-fn consume(log: &SqliteLog, job: ConsumeJob) -> Result<(Consumed, u64), StoreError> {
+/// Runs `job` through `log`'s writer and waits for its outcome and index.
+pub(crate) fn consume(log: &dyn LogStore, job: ConsumeJob) -> Result<(Consumed, u64), StoreError> {
     let (tx, rx) = mpsc::sync_channel(1);
     log.consume_then(
         job,
@@ -106,9 +112,9 @@ fn consumptions_and_appends_share_batches_with_gap_free_indexes() {
                         id[1] = i;
                         // A failing job in the middle must not disturb the others.
                         let (_, index) =
-                            consume(&log, job(Jti::from_bytes(id), entry_for)).unwrap();
+                            consume(&*log, job(Jti::from_bytes(id), entry_for)).unwrap();
                         indexes.push(index);
-                        assert!(consume(&log, job(Jti::from_bytes(id), |_| Vec::new())).is_err());
+                        assert!(consume(&*log, job(Jti::from_bytes(id), |_| Vec::new())).is_err());
                     }
                 }
                 indexes

@@ -11,10 +11,12 @@ use std::sync::{mpsc, Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use writ_core::{Consumed, Jti, UnixTime};
+use writ_core::{Consumed, Jti};
 use writ_log::{leaf_hash, Checkpoint, NoteSigner};
 use writ_store::postgres::{scratch_url, PgLog, PgRevocations};
-use writ_store::{ConsumeJob, PgDatabase, RevocationStore, StoreError};
+use writ_store::{PgDatabase, RevocationStore, StoreError};
+
+use crate::consumption::{consume, entry_for, job};
 
 const ENV_DATABASE_URL: &str = "WRIT_TEST_DATABASE_URL";
 const ORIGIN: &str = "writ.test/pg-log";
@@ -79,37 +81,6 @@ fn verify_tree(log: &PgLog, kept: &[Checkpoint]) -> Checkpoint {
     assert_eq!(audit.finding, None, "{audit:?}");
     assert_eq!((audit.size, audit.root), (head.size, head.root));
     head
-}
-
-fn job(jti: Jti, entry: impl FnOnce(Consumed) -> Vec<u8> + Send + 'static) -> ConsumeJob {
-    ConsumeJob {
-        jti,
-        uses: 1,
-        keep_until: UnixTime(u64::MAX / 4),
-        ancestors: Vec::new(),
-        principals: ["agent".into(), "gate".into()],
-        entry: Box::new(entry),
-    }
-}
-
-fn entry_for(c: Consumed) -> Vec<u8> {
-    let outcome = match c {
-        Consumed::Fresh { .. } => "fresh",
-        Consumed::Exhausted => "exhausted",
-        Consumed::Revoked => "revoked",
-    };
-    format!(r#"{{"outcome":"{outcome}","type":"consumption"}}"#).into_bytes()
-}
-
-fn consume(log: &PgLog, job: ConsumeJob) -> Result<(Consumed, u64), StoreError> {
-    let (tx, rx) = mpsc::sync_channel(1);
-    log.consume_then(
-        job,
-        Box::new(move |r| {
-            let _ = tx.send(r);
-        }),
-    )?;
-    rx.recv().unwrap()
 }
 
 #[test]
@@ -313,7 +284,7 @@ fn pg_log_racing_consumptions_of_a_single_use_writ_spend_it_once() {
                 let (log, barrier) = (logs[r % 2].clone(), barrier.clone());
                 thread::spawn(move || {
                     barrier.wait();
-                    consume(&log, job(jti, entry_for)).unwrap()
+                    consume(&*log, job(jti, entry_for)).unwrap()
                 })
             })
             .collect::<Vec<_>>()
@@ -679,7 +650,7 @@ fn pg_log_consume_throughput() {
                         let mut id = [0u8; 16];
                         id[..8].copy_from_slice(&(c as u64).to_be_bytes());
                         id[8..].copy_from_slice(&i.to_be_bytes());
-                        let (c, _) = consume(&log, job(Jti::from_bytes(id), entry_for)).unwrap();
+                        let (c, _) = consume(&*log, job(Jti::from_bytes(id), entry_for)).unwrap();
                         assert_eq!(c, Consumed::Fresh { remaining: 0 });
                     }
                 })
