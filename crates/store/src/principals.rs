@@ -123,6 +123,27 @@ pub(crate) mod stored {
         serde_json::to_string(groups).unwrap_or_else(|_| "[]".into())
     }
 
+    /// The principal an insert added, or `PrincipalExists` when it added nothing (the name or
+    /// token was taken).
+    pub(crate) fn added(
+        name: &str,
+        role: Role,
+        groups: &[String],
+        inserted: bool,
+        now: u64,
+    ) -> Result<Principal, StoreError> {
+        if !inserted {
+            return Err(StoreError::PrincipalExists(name.to_owned()));
+        }
+        Ok(Principal {
+            name: name.to_owned(),
+            role,
+            groups: groups.to_vec(),
+            disabled: false,
+            created_at: now,
+        })
+    }
+
     /// A principal read back from its stored columns.
     pub(crate) fn principal(
         name: String,

@@ -64,16 +64,7 @@ impl PrincipalStore for PgPrincipals {
                 )
                 .await?)
         })?;
-        if inserted == 0 {
-            return Err(StoreError::PrincipalExists(name.to_owned()));
-        }
-        Ok(Principal {
-            name: name.to_owned(),
-            role,
-            groups: groups.to_vec(),
-            disabled: false,
-            created_at: now,
-        })
+        stored::added(name, role, groups, inserted > 0, now)
     }
 
     fn authenticate(&self, token_sha256: &Sha256Digest) -> Result<Option<Principal>, StoreError> {

@@ -80,16 +80,7 @@ impl SqlitePrincipals {
              VALUES (?1, ?2, ?3, ?4, 0, ?5)",
             params![name, role.as_str(), groups_json, token_sha256.as_bytes().as_slice(), i64::try_from(now).unwrap_or(i64::MAX)],
         )?;
-        if inserted == 0 {
-            return Err(StoreError::PrincipalExists(name.to_owned()));
-        }
-        Ok(Principal {
-            name: name.to_owned(),
-            role,
-            groups: groups.to_vec(),
-            disabled: false,
-            created_at: now,
-        })
+        stored::added(name, role, groups, inserted > 0, now)
     }
 
     /// The enabled principal whose token hashes to `token_sha256`, if any.
