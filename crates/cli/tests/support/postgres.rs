@@ -85,6 +85,15 @@ impl ThrowawayPg {
         }
     }
 
+    /// Runs `pg_ctl -D DATA ARGS…` (as `postgres` where needed).
+    fn pg_ctl(&self, args: &[&str]) -> std::io::Result<std::process::Output> {
+        self.command("pg_ctl")
+            .arg("-D")
+            .arg(self.data())
+            .args(args)
+            .output()
+    }
+
     /// The URL of its `postgres` database.
     pub fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
@@ -99,15 +108,7 @@ impl ThrowawayPg {
         );
         let log = self.dir.path().join("server.log");
         let out = self
-            .command("pg_ctl")
-            .args([
-                "-D",
-                self.data().to_str().unwrap(),
-                "-l",
-                log.to_str().unwrap(),
-            ])
-            .args(["-o", &options, "-w", "start"])
-            .output()
+            .pg_ctl(&["-l", log.to_str().unwrap(), "-o", &options, "-w", "start"])
             .unwrap();
         assert!(
             out.status.success(),
@@ -118,18 +119,7 @@ impl ThrowawayPg {
 
     /// Stops the server at once (connections are cut, as when a database host dies).
     pub fn down(&self) {
-        let out = self
-            .command("pg_ctl")
-            .args([
-                "-D",
-                self.data().to_str().unwrap(),
-                "-m",
-                "immediate",
-                "-w",
-                "stop",
-            ])
-            .output()
-            .unwrap();
+        let out = self.pg_ctl(&["-m", "immediate", "-w", "stop"]).unwrap();
         assert!(
             out.status.success(),
             "pg_ctl stop: {}",
@@ -140,16 +130,7 @@ impl ThrowawayPg {
 
 impl Drop for ThrowawayPg {
     fn drop(&mut self) {
-        let _ = self
-            .command("pg_ctl")
-            .args([
-                "-D",
-                self.data().to_str().unwrap(),
-                "-m",
-                "immediate",
-                "stop",
-            ])
-            .output();
+        let _ = self.pg_ctl(&["-m", "immediate", "stop"]);
     }
 }
 
