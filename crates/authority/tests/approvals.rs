@@ -135,6 +135,19 @@ async fn vote(f: &Fixture, token: &str, id: &str, body: String) -> (StatusCode, 
     .await
 }
 
+/// `GET /v1/requests/{id}` as `token` (no wait).
+async fn request_view(f: &Fixture, token: &str, id: &str) -> Value {
+    call(
+        &f.app,
+        "GET",
+        &format!("/v1/requests/{id}"),
+        Some(token),
+        None,
+    )
+    .await
+    .1
+}
+
 fn id(pending: &Value) -> &str {
     pending["request_id"].as_str().unwrap()
 }
@@ -618,14 +631,7 @@ async fn a_policy_change_between_request_and_quorum_is_honoured() {
         let (got, _) = vote(&f, &a.token, id(&first), approval(&first, &a.key)).await;
         assert_eq!(got, StatusCode::OK);
     }
-    let (_, view) = call(
-        &f.app,
-        "GET",
-        &format!("/v1/requests/{}", id(&first)),
-        Some(&t.bot),
-        None,
-    )
-    .await;
+    let view = request_view(&f, &t.bot, id(&first)).await;
     assert_eq!(view["state"], "pending", "two are no longer enough: {view}");
     assert_eq!(view["approvals_required"], 3);
     let (_, view) = vote(
@@ -647,14 +653,7 @@ async fn a_policy_change_between_request_and_quorum_is_honoured() {
         let (got, _) = vote(&f, &a.token, id(&second), approval(&second, &a.key)).await;
         assert_eq!(got, StatusCode::OK);
     }
-    let (_, view) = call(
-        &f.app,
-        "GET",
-        &format!("/v1/requests/{}", id(&second)),
-        Some(&t.bot),
-        None,
-    )
-    .await;
+    let view = request_view(&f, &t.bot, id(&second)).await;
     assert_eq!(view["state"], "deny", "{view}");
     assert_eq!(view["reasons"][0]["policy"], "freeze");
     assert!(view.get("writ").is_none());
@@ -867,28 +866,14 @@ async fn a_settlement_whose_decision_was_never_logged_is_logged_before_its_writ_
     // Settled just now by a node that may still be logging it: shown as pending, no writ.
     let fresh = ask(&f, &t, 25_000).await;
     settle_unlogged(id(&fresh), now());
-    let (_, view) = call(
-        &f.app,
-        "GET",
-        &format!("/v1/requests/{}", id(&fresh)),
-        Some(&t.bot),
-        None,
-    )
-    .await;
+    let view = request_view(&f, &t.bot, id(&fresh)).await;
     assert_eq!(view["state"], "pending", "{view}");
     assert!(view.get("writ").is_none());
 
     // Settled long ago and never logged: logged now, then handed out.
     let stalled = ask(&f, &t, 26_000).await;
     settle_unlogged(id(&stalled), 1);
-    let (_, view) = call(
-        &f.app,
-        "GET",
-        &format!("/v1/requests/{}", id(&stalled)),
-        Some(&t.bot),
-        None,
-    )
-    .await;
+    let view = request_view(&f, &t.bot, id(&stalled)).await;
     assert_eq!(view["state"], "permit", "{view}");
     assert_eq!(view["writ"], format!("writ-{}", id(&stalled)));
     let logged = entry(&f, view["log_index"].as_u64().unwrap()).await;
