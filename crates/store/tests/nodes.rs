@@ -12,12 +12,19 @@ use serde_json::json;
 use writ_core::Sha256Digest;
 use writ_store::postgres::{PgApprovals, PgPolicies, PgPrincipals};
 use writ_store::{
-    ApprovalStore, PolicyStore, PolicyTexts, PrincipalStore, RequestState, Role, StoreError,
+    ApprovalStore, PgDatabase, PolicyStore, PolicyTexts, PrincipalStore, RequestState, Role,
+    StoreError,
 };
 
 use crate::behaviour::{pg_nodes, request, vote};
 
 const ROUNDS: usize = 25;
+
+/// The same store at two nodes on one fresh schema, or `None` (after saying so).
+fn two_nodes<S>(test: &str, open: impl Fn(Arc<PgDatabase>) -> S) -> Option<Vec<Arc<S>>> {
+    let nodes = pg_nodes(test, 2)?;
+    Some(nodes.into_iter().map(|db| Arc::new(open(db))).collect())
+}
 
 /// Runs `a` and `b` on two threads released at the same moment; their results.
 fn race<S, A, B, RA, RB>(stores: &[Arc<S>], a: A, b: B) -> (RA, RB)
@@ -44,13 +51,9 @@ where
 
 #[test]
 fn two_nodes_settle_one_request_once() {
-    let Some(nodes) = pg_nodes("two_nodes_settle_one_request_once", 2) else {
+    let Some(stores) = two_nodes("two_nodes_settle_one_request_once", PgApprovals::new) else {
         return;
     };
-    let stores: Vec<Arc<PgApprovals>> = nodes
-        .into_iter()
-        .map(|db| Arc::new(PgApprovals::new(db)))
-        .collect();
     for round in 0..ROUNDS {
         let id = format!("settle-{round}");
         stores[0].create(&request(&id, 100, 1000)).unwrap();
@@ -85,13 +88,12 @@ fn two_nodes_settle_one_request_once() {
 
 #[test]
 fn one_approver_voting_at_two_nodes_counts_once() {
-    let Some(nodes) = pg_nodes("one_approver_voting_at_two_nodes_counts_once", 2) else {
+    let Some(stores) = two_nodes(
+        "one_approver_voting_at_two_nodes_counts_once",
+        PgApprovals::new,
+    ) else {
         return;
     };
-    let stores: Vec<Arc<PgApprovals>> = nodes
-        .into_iter()
-        .map(|db| Arc::new(PgApprovals::new(db)))
-        .collect();
     for round in 0..ROUNDS {
         let id = format!("vote-{round}");
         stores[0].create(&request(&id, 100, 1000)).unwrap();
@@ -134,16 +136,12 @@ fn one_approver_voting_at_two_nodes_counts_once() {
 
 #[test]
 fn a_vote_racing_a_settlement_lands_before_it_or_not_at_all() {
-    let Some(nodes) = pg_nodes(
+    let Some(stores) = two_nodes(
         "a_vote_racing_a_settlement_lands_before_it_or_not_at_all",
-        2,
+        PgApprovals::new,
     ) else {
         return;
     };
-    let stores: Vec<Arc<PgApprovals>> = nodes
-        .into_iter()
-        .map(|db| Arc::new(PgApprovals::new(db)))
-        .collect();
     for round in 0..ROUNDS {
         let id = format!("close-{round}");
         stores[0].create(&request(&id, 100, 1000)).unwrap();
@@ -169,13 +167,9 @@ fn a_vote_racing_a_settlement_lands_before_it_or_not_at_all() {
 
 #[test]
 fn two_nodes_register_one_name_once() {
-    let Some(nodes) = pg_nodes("two_nodes_register_one_name_once", 2) else {
+    let Some(stores) = two_nodes("two_nodes_register_one_name_once", PgPrincipals::new) else {
         return;
     };
-    let stores: Vec<Arc<PgPrincipals>> = nodes
-        .into_iter()
-        .map(|db| Arc::new(PgPrincipals::new(db)))
-        .collect();
     for round in 0..ROUNDS {
         let name = format!("agent-{round}");
         let (ta, tb) = (
@@ -214,16 +208,12 @@ fn two_nodes_register_one_name_once() {
 
 #[test]
 fn apply_and_retire_racing_never_leave_a_retired_set_in_force() {
-    let Some(nodes) = pg_nodes(
+    let Some(stores) = two_nodes(
         "apply_and_retire_racing_never_leave_a_retired_set_in_force",
-        2,
+        PgPolicies::new,
     ) else {
         return;
     };
-    let stores: Vec<Arc<PgPolicies>> = nodes
-        .into_iter()
-        .map(|db| Arc::new(PgPolicies::new(db)))
-        .collect();
     let texts = |n: usize| PolicyTexts {
         schema: String::new(),
         policies: format!("// {n}"),
